@@ -1,0 +1,10 @@
+//! `lab`: the book's Gopher client and line server rebuilt on raw sockets, and one
+//! live experiment per question a beginner asked about them.
+
+pub mod cli;
+pub mod gopher;
+pub mod labs;
+pub mod render;
+pub mod report;
+pub mod sandbox;
+pub mod sys;

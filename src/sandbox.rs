@@ -1,0 +1,195 @@
+//! Where an experiment runs: a private network namespace when possible, so
+//! counters start clean, sysctls may be changed and the host is untouched.
+//!
+//! - root: a scoped thread calls unshare(CLONE_NEWNET); the rest of the process stays put.
+//! - unprivileged: a forked child enters a user+network namespace (CLONE_NEWUSER needs a
+//!   single-threaded process) and sends its report back as JSON over a pipe.
+//! - neither possible, or `--no-sandbox`: the host, and the report says so.
+
+use crate::report::Report;
+use crate::sys::{self, netns, proc};
+use anyhow::{anyhow, Context, Result};
+use std::io::{IsTerminal, Read, Write};
+
+/// What the experiment is told about where it runs.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// "netns", "userns+netns" or "host".
+    pub sandbox: &'static str,
+    pub sandbox_note: String,
+    /// True when sysctls of this namespace may be written (a private namespace we own).
+    pub can_set_sysctls: bool,
+    /// True when the lab may create further fresh namespaces (one per scenario).
+    pub can_nest: bool,
+    /// Euid outside any user namespace.
+    pub outer_uid: u32,
+    progress: bool,
+}
+
+impl Ctx {
+    /// A context for the host, with nothing isolated.
+    pub fn host(note: &str) -> Ctx {
+        Ctx {
+            sandbox: "host",
+            sandbox_note: note.into(),
+            can_set_sysctls: false,
+            can_nest: false,
+            outer_uid: nix::unistd::geteuid().as_raw(),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A progress line on stderr, only when a person is watching it.
+    pub fn progress(&self, msg: &str) {
+        if self.progress {
+            eprintln!("lab: {msg}");
+        }
+    }
+
+    /// Runs `f` in its own fresh namespace when possible, else right here;
+    /// the bool says which. Labs use it to give each scenario a clean port space.
+    pub fn isolated<T: Send>(&self, f: impl FnOnce() -> T + Send) -> (T, bool) {
+        if self.can_nest {
+            // in_fresh_netns only fails before calling f, so f is not lost: it is
+            // moved in only on success. Keep it simple: try, and on error run here.
+            let cell = std::sync::Mutex::new(Some(f));
+            match netns::in_fresh_netns(|| (cell.lock().unwrap().take().unwrap())()) {
+                Ok(v) => return (v, true),
+                Err(_) => {
+                    let f = cell.into_inner().unwrap().expect("f not yet run");
+                    return (f(), false);
+                }
+            }
+        }
+        (f(), false)
+    }
+}
+
+/// How the user asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Host,
+}
+
+/// Runs one experiment in the best sandbox available and stamps its environment.
+pub fn run<F>(mode: Mode, f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report> + Send,
+{
+    let started = std::time::Instant::now();
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut report = match mode {
+        Mode::Host => stamped(&Ctx::host("--no-sandbox: ran on the host network stack"), f)?,
+        Mode::Auto if euid == 0 => run_as_root(f)?,
+        Mode::Auto => run_unprivileged(f)?,
+    };
+    report.environment.uid = euid;
+    report.environment.privileged = euid == 0;
+    report.elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    Ok(report)
+}
+
+/// Runs `f` in the current namespace and fills in what it ran on.
+fn stamped<F>(ctx: &Ctx, f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report>,
+{
+    let mut report = f(ctx)?;
+    let env = &mut report.environment;
+    env.kernel = sys::kernel_release();
+    env.sandbox = ctx.sandbox.into();
+    env.sandbox_note = ctx.sandbox_note.clone();
+    env.sysctls = proc::env_sysctls();
+    Ok(report)
+}
+
+fn run_as_root<F>(f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report> + Send,
+{
+    let ctx = Ctx {
+        sandbox: "netns",
+        sandbox_note: "private network namespace (root, unshare CLONE_NEWNET on a lab thread)".into(),
+        can_set_sysctls: true,
+        can_nest: true,
+        ..Ctx::host("")
+    };
+    let cell = std::sync::Mutex::new(Some(f));
+    let take = || cell.lock().unwrap().take().expect("experiment runs once");
+    match netns::in_fresh_netns(|| stamped(&ctx, take())) {
+        Ok(r) => r,
+        Err(e) => {
+            let note = format!("no private namespace ({}): ran on the host", sys::errno_name(&e));
+            stamped(&Ctx::host(&note), take())
+        }
+    }
+}
+
+fn run_unprivileged<F>(f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report>,
+{
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let (rd, wr) = nix::unistd::pipe().context("pipe for the sandbox child")?;
+    // SAFETY: the child only runs the experiment and exits with _exit; the parent
+    // only reads the pipe and reaps the child.
+    match unsafe { nix::unistd::fork() }.context("fork the sandbox child")? {
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(uid, gid, f)));
+            let msg = match result {
+                Ok(Ok(r)) => serde_json::json!({ "ok": r }),
+                Ok(Err(e)) => serde_json::json!({ "err": format!("{e:#}") }),
+                Err(_) => serde_json::json!({ "err": "the experiment panicked" }),
+            };
+            let mut w = std::fs::File::from(wr);
+            let _ = w.write_all(msg.to_string().as_bytes());
+            drop(w);
+            // SAFETY: leave without running the parent's atexit handlers or destructors twice.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(wr);
+            let mut text = String::new();
+            let read = std::fs::File::from(rd).read_to_string(&mut text);
+            let _ = nix::sys::wait::waitpid(child, None);
+            read.context("read the sandbox child's report")?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|_| anyhow!("the sandbox child ended without a report"))?;
+            if let Some(e) = v.get("err").and_then(|e| e.as_str()) {
+                return Err(anyhow!("{e}"));
+            }
+            serde_json::from_value(v["ok"].clone()).context("decode the sandbox child's report")
+        }
+    }
+}
+
+fn child_body<F>(uid: u32, gid: u32, f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report>,
+{
+    match netns::unshare_user_net(uid, gid).and_then(|_| netns::loopback_up()) {
+        Ok(()) => {
+            let ctx = Ctx {
+                sandbox: "userns+netns",
+                sandbox_note: format!(
+                    "unprivileged (uid {uid}): user + network namespace in a forked child; uid {uid} is root only inside it"
+                ),
+                can_set_sysctls: true,
+                can_nest: true,
+                outer_uid: uid,
+                ..Ctx::host("")
+            };
+            stamped(&ctx, f)
+        }
+        Err(e) => {
+            let note = format!(
+                "unprivileged and user namespaces unavailable ({}): ran on the host",
+                sys::errno_name(&e)
+            );
+            stamped(&Ctx::host(&note), f)
+        }
+    }
+}
