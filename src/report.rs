@@ -43,6 +43,9 @@ pub struct Environment {
 pub struct Column {
     pub key: String,
     pub header: String,
+    /// The header in Simplified Chinese, for docs/zh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_zh: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,6 +56,9 @@ pub struct Table {
     pub rows: Vec<Row>,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The title in Simplified Chinese, for docs/zh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -80,6 +86,16 @@ pub struct Finding {
     pub verdict: Verdict,
     /// The measurement that decides it, in one sentence.
     pub evidence: String,
+    /// Claim and evidence in Simplified Chinese, for docs/zh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zh: Option<Translated>,
+}
+
+/// A finding's text in another language, with the same measured numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Translated {
+    pub claim: String,
+    pub evidence: String,
 }
 
 impl Report {
@@ -101,7 +117,26 @@ impl Report {
             claim: claim.into(),
             verdict,
             evidence: evidence.into(),
+            zh: None,
         });
+    }
+
+    /// Like [`Report::finding`], with the Simplified Chinese claim and evidence.
+    pub fn finding_zh(
+        &mut self,
+        claim: &str,
+        verdict: Verdict,
+        evidence: impl Into<String>,
+        claim_zh: &str,
+        evidence_zh: impl Into<String>,
+    ) {
+        self.finding(claim, verdict, evidence);
+        if let Some(f) = self.findings.last_mut() {
+            f.zh = Some(Translated {
+                claim: claim_zh.into(),
+                evidence: evidence_zh.into(),
+            });
+        }
     }
 
     pub fn table(&self, id: &str) -> Option<&Table> {
@@ -120,11 +155,28 @@ impl Table {
                 .map(|(k, h)| Column {
                     key: (*k).into(),
                     header: (*h).into(),
+                    header_zh: None,
                 })
                 .collect(),
             rows: Vec::new(),
             notes: Vec::new(),
+            title_zh: None,
         }
+    }
+
+    /// Sets the Simplified Chinese title and headers (in column order) for docs/zh.
+    pub fn zh(mut self, title: &str, headers: &[&str]) -> Self {
+        debug_assert_eq!(
+            headers.len(),
+            self.columns.len(),
+            "one zh header per column in {}",
+            self.id
+        );
+        self.title_zh = Some(title.into());
+        for (c, h) in self.columns.iter_mut().zip(headers) {
+            c.header_zh = Some((*h).into());
+        }
+        self
     }
 
     /// Adds a row; debug builds check that every key is a declared column.

@@ -95,7 +95,10 @@ fn markdown_and_table_render_the_same_report() {
         .stdout
         .clone();
     let plain = String::from_utf8(plain).unwrap();
-    assert!(!plain.contains('│') && !plain.contains('─'), "piped tables use plain ASCII");
+    assert!(
+        !plain.contains('│') && !plain.contains('─'),
+        "piped tables use plain ASCII"
+    );
     assert!(plain.contains("+===="));
     assert!(plain.contains("EADDRINUSE"));
 }

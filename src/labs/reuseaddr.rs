@@ -95,6 +95,10 @@ fn readback_table(values: &[i32]) -> Table {
             ("set", "setsockopt"),
             ("read", "read back"),
         ],
+    )
+    .zh(
+        "先 setsockopt(SOL_SOCKET, 选项, 值) 再 getsockopt：内核实际存下的值",
+        &["选项", "套接字", "设置的值", "setsockopt 结果", "读回的值"],
     );
     for (name, opt) in [
         ("SO_REUSEADDR", libc::SO_REUSEADDR),
@@ -152,6 +156,17 @@ fn restart_table(ctx: &Ctx, port: u16) -> Result<(Table, bool)> {
             ("tw_left_ms", "TIME-WAIT ms left"),
             ("bind", "new bind()"),
             ("listen", "new listen()"),
+        ],
+    )
+    .zh(
+        "书中的服务器刚服务完一个客户端（服务器先关闭）就重启",
+        &[
+            "旧服务器的值",
+            "新服务器的值",
+            "重新 bind 时该端口上的 TIME-WAIT",
+            "TIME-WAIT 剩余毫秒",
+            "新的 bind()",
+            "新的 listen()",
         ],
     );
     let mut all_isolated = true;
@@ -287,6 +302,18 @@ fn scenario_table(ctx: &Ctx, port: u16) -> Result<Table> {
             ("bind", "second bind()"),
             ("listen", "second listen()"),
             ("detail", "detail"),
+        ],
+    )
+    .zh(
+        "同一端口上的其他情形",
+        &[
+            "情形",
+            "第一个套接字",
+            "第二个套接字",
+            "占用端口的是",
+            "第二次 bind()",
+            "第二次 listen()",
+            "说明",
         ],
     );
     type Scenario = fn(u16) -> Result<ScenarioRow>;
@@ -457,7 +484,7 @@ fn findings(report: &mut Report) {
         };
         let (r0, r1, r50, rneg) = (read(0), read(1), read(50), read(-1));
         let boolean = r1 == "1" && (r50 == "1" || r50 == "-") && (rneg == "1" || rneg == "-") && r0 == "0";
-        report.finding(
+        report.finding_zh(
             "The value is a yes/no flag: 1, 50 and -1 all mean \"on\"",
             if boolean {
                 Verdict::Confirmed
@@ -465,13 +492,15 @@ fn findings(report: &mut Report) {
                 Verdict::Refuted
             },
             format!("set 50 read back {r50}, -1 read back {rneg}, 1 read back {r1}, 0 read back {r0}"),
+            "这个值只是开/关：1、50、-1 都表示“开”",
+            format!("设 50 读回 {r50}，设 -1 读回 {rneg}，设 1 读回 {r1}，设 0 读回 {r0}"),
         );
     }
     if let Some(rs) = rs {
         let bind = |o: i64, n: i64| cell_str(&rs, |r| r["old"] == o && r["new"] == n, "bind");
         let left = cell_str(&rs, |r| r["old"] == 0 && r["new"] == 0, "tw_left_ms");
         let (b00, b11, b1_50, b10, b01) = (bind(0, 0), bind(1, 1), bind(1, 50), bind(1, 0), bind(0, 1));
-        report.finding(
+        report.finding_zh(
             "\"0 also worked; I saw no difference\": the value makes no difference",
             if b00 != "ok" && b11 == "ok" {
                 Verdict::Refuted
@@ -482,8 +511,10 @@ fn findings(report: &mut Report) {
                 "right after serving a client (server closed first, TIME-WAIT with {left} ms left), \
                  the restart with 0/0 gave {b00}, with 1/1 {b11}, with 1/50 {b1_50}"
             ),
+            "“改成 0 也能用，看不出区别”：这个值没有影响",
+            format!("刚服务完一个客户端（服务器先关闭，TIME-WAIT 还剩 {left} 毫秒）就重启：0/0 得到 {b00}，1/1 得到 {b11}，1/50 得到 {b1_50}"),
         );
-        report.finding(
+        report.finding_zh(
             "On Linux the option must be set on both the old and the new socket",
             if b11 == "ok" && b10 != "ok" && b01 != "ok" {
                 Verdict::Confirmed
@@ -491,26 +522,32 @@ fn findings(report: &mut Report) {
                 Verdict::Refuted
             },
             format!("old 1 / new 0 gave {b10}; old 0 / new 1 gave {b01}; old 1 / new 1 gave {b11}"),
+            "在 Linux 上，旧套接字和新套接字都必须设置这个选项",
+            format!("旧 1 / 新 0 得到 {b10}；旧 0 / 新 1 得到 {b01}；旧 1 / 新 1 得到 {b11}"),
         );
     }
     if let Some(sc) = sc {
         let get = |name: &str, key: &str| cell_str(&sc, |r| r["scenario"] == name, key);
         let never = get("no connection was ever made", "bind");
         let client_first = get("client closes first", "bind");
-        report.finding(
+        report.finding_zh(
             "Why 0 looked the same in the learner's test: without a recent server-closed connection the port is free",
             if never == "ok" && client_first == "ok" { Verdict::Confirmed } else { Verdict::Refuted },
             format!(
                 "with 0 on both, a restart when no client had connected gave {never}, and after a client that closed first gave {client_first}; \
                  only a connection the server closed within the last 60 s blocks it"
             ),
+            "为什么作者试 0 时看不出区别：最近没有由服务器先关闭的连接时，端口是空闲的",
+            format!("两边都设 0：没有客户端连过时重启得到 {never}，客户端先关闭后重启得到 {client_first}；只有服务器在最近 60 秒内关闭的连接才会挡住它"),
         );
         let live = get("old listener still open", "bind");
         let share = get("SO_REUSEPORT on both listeners", "detail");
-        report.finding(
+        report.finding_zh(
             "SO_REUSEADDR lets a second server listen on a port that is still in use",
             if live == "ok" { Verdict::Confirmed } else { Verdict::Refuted },
             format!("binding next to a live listener with SO_REUSEADDR 1 gave {live}; SO_REUSEPORT is the option for sharing ({share})"),
+            "SO_REUSEADDR 能让第二个服务器在仍被占用的端口上监听",
+            format!("在仍在监听的端口上以 SO_REUSEADDR 1 再 bind 得到 {live}；要共享端口应使用 SO_REUSEPORT（{share}）"),
         );
     }
 }

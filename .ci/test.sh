@@ -2,7 +2,7 @@
 # The test command of README.md: installs the peers, runs every test, checks the docs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-peers.sh
+bash .ci/install-peers.sh
 export PATH=$PATH:/usr/sbin
 cargo build --release --locked
 cargo test --release --locked -- --test-threads=2
