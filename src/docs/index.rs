@@ -25,7 +25,11 @@ create-missing = false
 /// the pages were made.
 pub fn readme(labs: &[Lab], reports: &[&Report], sheets: &Sheets, lang: Lang) -> Result<String> {
     let mut out = String::new();
-    writeln!(out, "{}\n", comment("labs/ and results.json"))?;
+    writeln!(
+        out,
+        "{}\n",
+        comment(&format!("the sheets in labs/{}", lang.dir()))
+    )?;
     match lang {
         Lang::En => {
             writeln!(out, "# lab: socket questions answered on this machine\n")?;

@@ -36,9 +36,17 @@ pub struct Args {
 }
 
 pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    // Sheets first: a missing sheet should not cost a full measurement run.
+    // Saved results and sheets first: a missing file should not cost a measurement run.
+    let saved = saved_results(args)?;
     let sheets = Sheets::load(&sheets_dir(args), LABS)?;
-    let (reports, results) = measurements(args, g)?;
+    let (reports, results) = match saved {
+        Some(saved) => saved,
+        None => {
+            let reports = labs::run_all(g)?;
+            let text = docs::results_json(&reports)?;
+            (reports, text)
+        }
+    };
     let files = docs::generate(LABS, &reports, &sheets, &results)?;
     warn_missing_zh(&reports);
     if args.check {
@@ -67,17 +75,15 @@ fn sheets_dir(args: &Args) -> PathBuf {
     }
 }
 
-/// The reports and the results document's text: read from --from (or, for --check,
-/// DIR/results.json), else measured now.
-fn measurements(args: &Args, g: &Global) -> Result<(Vec<Report>, String)> {
+/// The reports and the results document's text from --from (or, for --check,
+/// DIR/results.json); `None` when the labs are to be measured now.
+fn saved_results(args: &Args) -> Result<Option<(Vec<Report>, String)>> {
     let from = args
         .from
         .clone()
         .or_else(|| args.check.then(|| args.out.join("results.json")));
     let Some(path) = from else {
-        let reports = labs::run_all(g)?;
-        let text = docs::results_json(&reports)?;
-        return Ok((reports, text));
+        return Ok(None);
     };
     let text = match std::fs::read_to_string(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.from.is_none() => bail!(
@@ -88,7 +94,7 @@ fn measurements(args: &Args, g: &Global) -> Result<(Vec<Report>, String)> {
         r => r.with_context(|| format!("read {}", path.display()))?,
     };
     let reports = docs::parse_results(&text).with_context(|| format!("read {}", path.display()))?;
-    Ok((reports, text))
+    Ok(Some((reports, text)))
 }
 
 fn warn_missing_zh(reports: &[Report]) {
