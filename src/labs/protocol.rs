@@ -62,7 +62,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     let sctp_before = sctp_state();
     let ping_range = proc::read_sysctl("net.ipv4.ping_group_range").unwrap_or_else(|_| "unreadable".into());
     ctx.progress("socket() matrix, three privilege levels");
-    let passes = measure_all(ctx, &probes);
+    let passes = measure_all(ctx, &probes, true);
     let sctp_after = sctp_state();
     report.tables.push(defaults_table(&probes, &passes));
     let mut matrix = matrix_table(&probes, &passes, args.all);
@@ -80,7 +80,14 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
             "is not built into this kernel (no /proc/modules), so socket() could not load SCTP"
         }
     ));
+    matrix.note(
+        "read back: SO_DOMAIN SO_TYPE SO_PROTOCOL from getsockopt, numbers in brackets; \"-\": socket() failed, nothing to read",
+    );
     report.tables.push(matrix);
+    ctx.progress("ICMP datagram sockets and net.ipv4.ping_group_range");
+    if let Some(t) = ping_table(ctx, &ping_range, &mut report.notes) {
+        report.tables.push(t);
+    }
     report.tables.push(protocols_table(&mut report.notes));
     report.notes.extend(passes.notes());
     findings(&mut report);
@@ -443,18 +450,20 @@ fn child(body: impl FnOnce() -> ChildAnswer) -> ChildAnswer {
 }
 
 /// Measures every probe at the three privilege levels this process can reach.
-fn measure_all(ctx: &Ctx, probes: &[Probe]) -> Passes {
+/// `with_userns` false leaves out the pass in a further user namespace (whose network
+/// namespace would be a new one, with its own sysctls).
+fn measure_all(ctx: &Ctx, probes: &[Probe], with_userns: bool) -> Passes {
     let euid = nix::unistd::geteuid().as_raw();
     if euid == 0 && privilege::in_initial_user_ns() {
-        as_real_root(probes)
+        as_real_root(probes, with_userns)
     } else if euid == 0 {
         as_namespace_root(ctx, probes)
     } else {
-        as_plain_user(euid, probes)
+        as_plain_user(euid, probes, with_userns)
     }
 }
 
-fn as_real_root(probes: &[Probe]) -> Passes {
+fn as_real_root(probes: &[Probe], with_userns: bool) -> Passes {
     let root = Pass {
         header: "root (uid 0)".into(),
         header_zh: "root（uid 0）".into(),
@@ -466,6 +475,7 @@ fn as_real_root(probes: &[Probe]) -> Passes {
             .map(|_| measure(probes))
             .map_err(|e| format!("dropping to uid {NOBODY}: {}", io_text(&e)));
         let userns = match &unprivileged {
+            Ok(_) if !with_userns => Err("left out of this table".into()),
             Ok(_) => netns::unshare_user_net(NOBODY, NOBODY)
                 .map(|_| measure(probes))
                 .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(&e))),
@@ -479,8 +489,8 @@ fn as_real_root(probes: &[Probe]) -> Passes {
     Passes {
         root,
         userns: Pass {
-            header: format!("uid {NOBODY}, root of its own user namespace"),
-            header_zh: format!("uid {NOBODY}，自建用户命名空间中的 root"),
+            header: format!("uid {NOBODY} as root of own userns"),
+            header_zh: format!("uid {NOBODY}，自建用户命名空间的 root"),
             how: format!(
                 "the same child after unshare(CLONE_NEWUSER|CLONE_NEWNET) mapped uid {NOBODY} to uid 0 \
                  of a new user namespace; its capabilities hold only for that namespace's network stack"
@@ -488,7 +498,7 @@ fn as_real_root(probes: &[Probe]) -> Passes {
             results: answer.userns.unwrap_or_else(|| Err("not attempted".into())),
         },
         unprivileged: Pass {
-            header: format!("uid {NOBODY}, no privileges"),
+            header: format!("uid {NOBODY}, unprivileged"),
             header_zh: format!("uid {NOBODY}，无特权"),
             how: format!(
                 "a forked child that called setgroups([]), setgid({NOBODY}), setuid({NOBODY}) and so holds no capabilities"
@@ -515,8 +525,8 @@ fn as_namespace_root(ctx: &Ctx, probes: &[Probe]) -> Passes {
             format!("the lab ran as uid {outer}, which is uid 0 only inside a user namespace it made"),
         ),
         userns: Pass {
-            header: format!("uid {outer}, root of its own user namespace"),
-            header_zh: format!("uid {outer}，自建用户命名空间中的 root"),
+            header: format!("uid {outer} as root of own userns"),
+            header_zh: format!("uid {outer}，自建用户命名空间的 root"),
             how: format!(
                 "this process: uid 0 inside a user namespace owned by uid {outer} ({}); its capabilities hold \
                  only for that namespace's network stack",
@@ -533,16 +543,23 @@ fn as_namespace_root(ctx: &Ctx, probes: &[Probe]) -> Passes {
     }
 }
 
-fn as_plain_user(uid: u32, probes: &[Probe]) -> Passes {
+fn as_plain_user(uid: u32, probes: &[Probe], with_userns: bool) -> Passes {
     let gid = nix::unistd::getegid().as_raw();
-    let answer = child(|| ChildAnswer {
-        unprivileged: None,
-        userns: Some(
-            netns::unshare_user_net(uid, gid)
-                .map(|_| measure(probes))
-                .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(&e))),
-        ),
-    });
+    let answer = if with_userns {
+        child(|| ChildAnswer {
+            unprivileged: None,
+            userns: Some(
+                netns::unshare_user_net(uid, gid)
+                    .map(|_| measure(probes))
+                    .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(&e))),
+            ),
+        })
+    } else {
+        ChildAnswer {
+            unprivileged: None,
+            userns: Some(Err("left out of this table".into())),
+        }
+    };
     Passes {
         root: Pass::not_measured(
             "root (not measured)",
@@ -550,8 +567,8 @@ fn as_plain_user(uid: u32, probes: &[Probe]) -> Passes {
             format!("the lab ran as uid {uid}, not root"),
         ),
         userns: Pass {
-            header: format!("uid {uid}, root of its own user namespace"),
-            header_zh: format!("uid {uid}，自建用户命名空间中的 root"),
+            header: format!("uid {uid} as root of own userns"),
+            header_zh: format!("uid {uid}，自建用户命名空间的 root"),
             how: "a forked child after unshare(CLONE_NEWUSER|CLONE_NEWNET)".into(),
             results: answer.userns.unwrap_or_else(|| Err("not attempted".into())),
         },
@@ -582,7 +599,15 @@ fn defaults_table(probes: &[Probe], passes: &Passes) -> Table {
     )
     .zh(
         "socket(domain, type, 0) 后用 getsockopt 读 SO_DOMAIN / SO_TYPE / SO_PROTOCOL：0 变成了什么",
-        &["协议族", "类型", "socket()", "SO_DOMAIN", "SO_TYPE", "SO_PROTOCOL", "内核选的协议"],
+        &[
+            "协议族",
+            "类型",
+            "socket()",
+            "SO_DOMAIN",
+            "SO_TYPE",
+            "SO_PROTOCOL",
+            "内核选的协议",
+        ],
     );
     let Some((_, pass)) = passes.primary() else {
         t.note("no privilege level could be measured");
@@ -629,7 +654,7 @@ fn matrix_table(probes: &[Probe], passes: &Passes, all: bool) -> Table {
             (cols[0].0, &cols[0].1.header),
             (cols[1].0, &cols[1].1.header),
             (cols[2].0, &cols[2].1.header),
-            ("read_back", "read back (SO_DOMAIN SO_TYPE SO_PROTOCOL)"),
+            ("read_back", "read back"),
             ("kernel", "what the kernel made of it"),
         ],
     )
@@ -647,7 +672,7 @@ fn matrix_table(probes: &[Probe], passes: &Passes, all: bool) -> Table {
             &cols[0].1.header_zh,
             &cols[1].1.header_zh,
             &cols[2].1.header_zh,
-            "读回（SO_DOMAIN SO_TYPE SO_PROTOCOL）",
+            "读回",
             "内核如何处理",
         ],
     );
@@ -658,7 +683,11 @@ fn matrix_table(probes: &[Probe], passes: &Passes, all: bool) -> Table {
 }
 
 fn matrix_row(i: usize, p: &Probe, passes: &Passes) -> Row {
-    let outcomes: Vec<(&str, Option<&Outcome>)> = passes.columns().iter().map(|(k, pass)| (*k, pass.get(i))).collect();
+    let outcomes: Vec<(&str, Option<&Outcome>)> = passes
+        .columns()
+        .iter()
+        .map(|(k, pass)| (*k, pass.get(i)))
+        .collect();
     let backs: Vec<(&str, Triple)> = outcomes
         .iter()
         .filter_map(|(k, o)| o.and_then(|o| o.back).map(|b| (*k, b)))
@@ -668,7 +697,11 @@ fn matrix_row(i: usize, p: &Probe, passes: &Passes) -> Row {
     if let Some(f) = first {
         for (k, b) in &backs[1..] {
             if *b != f {
-                kernel = Some(format!("{}; as {k}: {}", kernel.unwrap_or_default(), triple_text(b)));
+                kernel = Some(format!(
+                    "{}; as {k}: {}",
+                    kernel.unwrap_or_default(),
+                    triple_text(b)
+                ));
             }
         }
     }
@@ -681,7 +714,10 @@ fn matrix_row(i: usize, p: &Probe, passes: &Passes) -> Row {
         "kernel" => kernel,
     };
     for (k, o) in outcomes {
-        r.insert(k.into(), o.map(|o| Value::from(o.result.clone())).unwrap_or(Value::Null));
+        r.insert(
+            k.into(),
+            o.map(|o| Value::from(o.result.clone())).unwrap_or(Value::Null),
+        );
     }
     r
 }
@@ -702,7 +738,11 @@ fn what_kernel_did(p: &Probe, b: &Triple) -> String {
             parts.push(format!("protocol {} reads back as {}", p.protocol, b.protocol));
         }
     } else if p.protocol != 0 && p.asked != protocol_name(p.domain, p.protocol) {
-        parts.push(format!("{} means {} here", p.protocol, protocol_name(p.domain, p.protocol)));
+        parts.push(format!(
+            "{} means {} here",
+            p.protocol,
+            protocol_name(p.domain, p.protocol)
+        ));
     }
     if parts.is_empty() {
         "kept as asked".into()
@@ -711,7 +751,99 @@ fn what_kernel_did(p: &Probe, b: &Triple) -> String {
     }
 }
 
-// ---- table 4: /etc/protocols ----
+// ---- table 4: ping sockets and ping_group_range ----
+
+const PING_RANGE: &str = "net.ipv4.ping_group_range";
+
+/// The two ICMP datagram ("ping") sockets, before and after widening ping_group_range in
+/// the lab's own network namespace; the value found is put back afterwards.
+fn ping_table(ctx: &Ctx, found: &str, notes: &mut Vec<String>) -> Option<Table> {
+    if !ctx.can_set_sysctls {
+        notes.push(format!(
+            "the ping-socket table needs a private network namespace to change {PING_RANGE} in; here: {}",
+            ctx.sandbox_note
+        ));
+        return None;
+    }
+    let probes = [
+        Probe {
+            domain: libc::AF_INET,
+            ty: libc::SOCK_DGRAM,
+            protocol: libc::IPPROTO_ICMP,
+            asked: "IPPROTO_ICMP",
+        },
+        Probe {
+            domain: libc::AF_INET6,
+            ty: libc::SOCK_DGRAM,
+            protocol: libc::IPPROTO_ICMPV6,
+            asked: "IPPROTO_ICMPV6",
+        },
+    ];
+    let before = measure_all(ctx, &probes, false);
+    // The full range where every gid is mapped (initial namespace), else gid 0 alone.
+    let widened = ["0 2147483647", "0 0"]
+        .into_iter()
+        .find(|v| proc::write_sysctl(PING_RANGE, v).is_ok());
+    let after = widened.map(|_| measure_all(ctx, &probes, false));
+    let widened_read = proc::read_sysctl(PING_RANGE).unwrap_or_else(|_| "unreadable".into());
+    if let Err(e) = proc::write_sysctl(PING_RANGE, found) {
+        notes.push(format!(
+            "{PING_RANGE} could not be put back to \"{found}\" ({}): inside a user namespace only mapped group ids \
+             may be written; the namespace is the lab's own and ends with the run",
+            sys::errno_name(&e)
+        ));
+    }
+    let cols: Vec<(&str, &Pass)> = before
+        .columns()
+        .into_iter()
+        .filter(|(_, p)| p.results.is_ok())
+        .collect();
+    let mut spec: Vec<(&str, &str)> = vec![("range", PING_RANGE), ("call", "socket()")];
+    let mut spec_zh: Vec<&str> = vec![PING_RANGE, "socket()"];
+    for (k, p) in &cols {
+        spec.push((k, &p.header));
+        spec_zh.push(&p.header_zh);
+    }
+    let mut t = Table::new(
+        "ping",
+        "ICMP datagram (\"ping\") sockets: who may open one is set by net.ipv4.ping_group_range",
+        &spec,
+    )
+    .zh(
+        "ICMP 数据报（“ping”）套接字：谁能打开由 net.ipv4.ping_group_range 决定",
+        &spec_zh,
+    );
+    let mut add = |range: &str, passes: &Passes| {
+        for (i, p) in probes.iter().enumerate() {
+            let mut r = row! {
+                "range" => range,
+                "call" => format!("socket({}, SOCK_DGRAM, {})", family_name(p.domain), p.asked),
+            };
+            for (k, _) in &cols {
+                let pass = passes
+                    .columns()
+                    .into_iter()
+                    .find(|(key, _)| key == k)
+                    .map(|c| c.1);
+                let cell = pass.and_then(|p| p.get(i)).map(|o| o.result.clone());
+                r.insert((*k).into(), cell.map(Value::from).unwrap_or(Value::Null));
+            }
+            t.push(r);
+        }
+    };
+    add(&format!("{found} (as found)"), &before);
+    match &after {
+        Some(after) => add(&format!("{widened_read} (widened)"), after),
+        None => notes.push(format!("{PING_RANGE} could not be widened in this namespace")),
+    }
+    t.note("the range holds group ids (low high); the caller's group or one of its supplementary groups must fall inside it, capabilities do not matter");
+    if ctx.sandbox == "userns+netns" {
+        t.note("inside a user namespace, group ids with no mapping read back as 65534 (the overflow gid): the kernel's \"1 0\" shows as \"65534 65534\"");
+    }
+    Some(t)
+}
+
+// ---- table 5: /etc/protocols ----
 
 fn protocols_table(notes: &mut Vec<String>) -> Table {
     let mut t = Table::new(
@@ -727,7 +859,13 @@ fn protocols_table(notes: &mut Vec<String>) -> Table {
     )
     .zh(
         "协议数据库：getprotobyname_r() 与 /etc/protocols",
-        &["名字", "头文件常量", "getprotobyname()", "别名", "/etc/protocols 中的行"],
+        &[
+            "名字",
+            "头文件常量",
+            "getprotobyname()",
+            "别名",
+            "/etc/protocols 中的行",
+        ],
     );
     let file = std::fs::read_to_string("/etc/protocols");
     if let Err(e) = &file {
@@ -754,7 +892,9 @@ fn protocols_table(notes: &mut Vec<String>) -> Table {
             "getprotobyname" => number, "aliases" => aliases, "line" => line,
         });
     }
-    t.note("Python's socket.getprotobyname(\"tcp\") reads the same database; socket() itself never looks at it");
+    t.note(
+        "Python's socket.getprotobyname(\"tcp\") reads the same database; socket() itself never looks at it",
+    );
     t
 }
 
@@ -797,7 +937,9 @@ struct View<'a> {
 impl View<'_> {
     fn row(&self, d: i32, ty: i32, p: i32) -> Option<&Row> {
         self.matrix.rows.iter().find(|r| {
-            r["domain"] == family_name(d).as_str() && r["type"] == type_name(ty).as_str() && r["protocol"] == p
+            r["domain"] == family_name(d).as_str()
+                && r["type"] == type_name(ty).as_str()
+                && r["protocol"] == p
         })
     }
 
@@ -819,7 +961,9 @@ fn default_protocol(report: &Report, d: &str, ty: &str) -> String {
 }
 
 fn findings(report: &mut Report) {
-    let Some(matrix) = report.table("matrix").cloned() else { return };
+    let Some(matrix) = report.table("matrix").cloned() else {
+        return;
+    };
     let Some(primary) = ["root", "userns", "unprivileged"]
         .into_iter()
         .find(|k| matrix.rows.iter().any(|r| !r[*k].is_null()))
@@ -836,7 +980,9 @@ fn findings(report: &mut Report) {
     finding_types(report, &v);
     finding_silent_changes(report, &v);
     finding_privilege(report, &v);
-    finding_sctp_icmp(report, &v);
+    finding_alternatives(report, &v);
+    finding_ping(report);
+    finding_error_order(report, &v);
 }
 
 fn finding_default(report: &mut Report) {
@@ -897,10 +1043,17 @@ fn finding_af_pf(report: &mut Report) {
         ("AF_INET6", libc::AF_INET6, "PF_INET6", libc::PF_INET6),
     ];
     let same = pairs.iter().all(|p| p.1 == p.3);
-    let text: Vec<String> = pairs.iter().map(|p| format!("{} {} / {} {}", p.0, p.1, p.2, p.3)).collect();
+    let text: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{} {} / {} {}", p.0, p.1, p.2, p.3))
+        .collect();
     report.finding_zh(
         "AF_x and PF_x are the same numbers, and AF_LOCAL is AF_UNIX",
-        if same { Verdict::Confirmed } else { Verdict::Refuted },
+        if same {
+            Verdict::Confirmed
+        } else {
+            Verdict::Refuted
+        },
         text.join(", "),
         "AF_x 与 PF_x 数值相同，AF_LOCAL 就是 AF_UNIX",
         text.join("，"),
@@ -941,6 +1094,7 @@ fn finding_silent_changes(report: &mut Report, v: &View) {
     let unix_one = v.get(AF_UNIX, SOCK_STREAM, IPPROTO_ICMP, "read_back");
     let unix_one_res = v.result(AF_UNIX, SOCK_STREAM, IPPROTO_ICMP);
     let raw0 = v.result(AF_INET, SOCK_RAW, 0);
+    let packet = v.get(libc::AF_PACKET, SOCK_RAW, htons(libc::ETH_P_ALL), "read_back");
     let changed = v.matrix.rows.iter().any(|r| {
         r["kernel"]
             .as_str()
@@ -951,12 +1105,14 @@ fn finding_silent_changes(report: &mut Report, v: &View) {
         if changed { Verdict::Refuted } else { Verdict::Confirmed },
         format!(
             "AF_UNIX SOCK_RAW reads back as {unix_raw}; AF_UNIX with protocol 1 (IPPROTO_ICMP, numerically PF_UNIX) \
-             gave {unix_one_res} and reads back as {unix_one}; AF_INET SOCK_RAW with 0 gave {raw0} (raw sockets have no default)"
+             gave {unix_one_res} and reads back as {unix_one}; AF_PACKET SOCK_RAW htons(ETH_P_ALL) reads back as {packet}; \
+             AF_INET SOCK_RAW with 0 gave {raw0} (raw sockets have no default)"
         ),
         "向 socket() 要什么，读回来就是什么",
         format!(
             "AF_UNIX SOCK_RAW 读回为 {unix_raw}；AF_UNIX 配协议号 1（IPPROTO_ICMP，数值上等于 PF_UNIX）得到 {unix_one_res}，\
-             读回为 {unix_one}；AF_INET SOCK_RAW 配 0 得到 {raw0}（原始套接字没有默认协议）"
+             读回为 {unix_one}；AF_PACKET SOCK_RAW htons(ETH_P_ALL) 读回为 {packet}；\
+             AF_INET SOCK_RAW 配 0 得到 {raw0}（原始套接字没有默认协议）"
         ),
     );
 }
@@ -994,34 +1150,130 @@ fn finding_privilege(report: &mut Report, v: &View) {
     );
 }
 
-fn finding_sctp_icmp(report: &mut Report, v: &View) {
-    use libc::{AF_INET, IPPROTO_ICMP, IPPROTO_MPTCP, IPPROTO_SCTP, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM};
+fn finding_alternatives(report: &mut Report, v: &View) {
+    use libc::{AF_INET, IPPROTO_MPTCP, IPPROTO_SCTP, IPPROTO_TCP, SOCK_SEQPACKET, SOCK_STREAM};
     let sctp = v.result(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
     let sctp_seq = v.result(AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP);
     let mptcp = v.result(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
     let mptcp_back = v.get(AF_INET, SOCK_STREAM, IPPROTO_MPTCP, "read_back");
-    let ping = v.result(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
-    let range = report
-        .environment
-        .sysctls
-        .get("net.ipv4.ping_group_range")
-        .cloned()
-        .unwrap_or_else(|| proc::read_sysctl("net.ipv4.ping_group_range").unwrap_or_else(|_| "unreadable".into()));
-    let alternatives = sctp == "ok" || mptcp == "ok";
+    let same =
+        v.get(AF_INET, SOCK_STREAM, 0, "read_back") == v.get(AF_INET, SOCK_STREAM, IPPROTO_TCP, "read_back");
+    let alternatives = (sctp == "ok" || mptcp == "ok") && same;
     report.finding_zh(
         "The protocol argument matters only when one family and type has more than one protocol",
         if alternatives { Verdict::Confirmed } else { Verdict::Depends },
         format!(
             "SOCK_STREAM in AF_INET can also be IPPROTO_MPTCP ({mptcp}, reads back {mptcp_back}) or IPPROTO_SCTP \
-             ({sctp}; SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}); SOCK_DGRAM IPPROTO_ICMP, a ping socket, gave {ping} \
-             with net.ipv4.ping_group_range \"{range}\""
+             ({sctp}; SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}), and SOCK_DGRAM can be IPPROTO_ICMP (a ping socket, \
+             see below); where there is one choice, 0 and the explicit name give the same socket"
         ),
         "只有当同一协议族、同一类型下有不止一种协议时，protocol 参数才起作用",
         format!(
             "AF_INET 的 SOCK_STREAM 也可以是 IPPROTO_MPTCP（{mptcp}，读回 {mptcp_back}）或 IPPROTO_SCTP\
-             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}）；SOCK_DGRAM IPPROTO_ICMP（ping 套接字）得到 {ping}，\
-             此时 net.ipv4.ping_group_range 为“{range}”"
+             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}），SOCK_DGRAM 也可以是 IPPROTO_ICMP（ping 套接字，见下）；\
+             只有一种选择时，写 0 和写出协议名得到的是同一个套接字"
         ),
+    );
+}
+
+fn finding_ping(report: &mut Report) {
+    let Some(t) = report.table("ping").cloned() else {
+        return;
+    };
+    // (english, chinese, result) per privilege column, for the AF_INET row of one range.
+    let cells = |widened: bool| -> Vec<(String, String, String)> {
+        t.rows
+            .iter()
+            .filter(|r| {
+                r["range"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("(widened)") == widened)
+            })
+            .filter(|r| r["call"].as_str().is_some_and(|c| c.contains("AF_INET,")))
+            .flat_map(|r| {
+                t.columns[2..]
+                    .iter()
+                    .map(|c| {
+                        let v = crate::render::cell_text(r.get(&c.key));
+                        (c.header.clone(), c.header_zh.clone().unwrap_or_default(), v)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let join = |c: &[(String, String, String)], zh: bool| {
+        c.iter()
+            .map(|(en, cn, v)| {
+                if zh {
+                    format!("{cn}：{v}")
+                } else {
+                    format!("{en}: {v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(if zh { "，" } else { "; " })
+    };
+    let range_of = |widened: bool| {
+        t.rows
+            .iter()
+            .find(|r| {
+                r["range"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("(widened)") == widened)
+            })
+            .map(|r| crate::render::cell_text(r.get("range")))
+            .unwrap_or_else(|| "-".into())
+    };
+    let (before, after) = (cells(false), cells(true));
+    let decided =
+        before.iter().all(|c| c.2 == "EACCES") && !after.is_empty() && after.iter().all(|c| c.2 == "ok");
+    let (r0, r1) = (range_of(false), range_of(true));
+    let (b, a, b_zh, a_zh) = (
+        join(&before, false),
+        join(&after, false),
+        join(&before, true),
+        join(&after, true),
+    );
+    report.finding_zh(
+        "Whether socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) works depends on root",
+        if decided { Verdict::Refuted } else { Verdict::Depends },
+        format!("with ping_group_range {r0} — {b}; with {r1} — {a}; so the group range decides, not the uid or capabilities"),
+        "socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) 能否成功取决于是不是 root",
+        format!("ping_group_range 为 {r0} 时——{b_zh}；为 {r1} 时——{a_zh}：起决定作用的是组范围，而不是 uid 或能力"),
+    );
+}
+
+fn finding_error_order(report: &mut Report, v: &View) {
+    let differing: Vec<String> = v
+        .matrix
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let privileged = ["root", "userns"]
+                .iter()
+                .find_map(|k| r[*k].as_str().map(str::to_string))?;
+            let unpriv = r["unprivileged"].as_str()?;
+            (privileged != "ok" && unpriv != "ok" && privileged != unpriv).then(|| {
+                format!(
+                    "{} {} {}: {privileged} with privilege, {unpriv} without",
+                    crate::render::cell_text(r.get("domain")),
+                    crate::render::cell_text(r.get("type")),
+                    crate::render::cell_text(r.get("asked"))
+                )
+            })
+        })
+        .collect();
+    if differing.is_empty() {
+        return;
+    }
+    let n = differing.len();
+    let first = differing[0].clone();
+    report.finding_zh(
+        "A call that cannot work fails with the same error whoever makes it",
+        Verdict::Refuted,
+        format!("{n} impossible cells changed their error with privilege, e.g. {first}: the permission check comes before the type check"),
+        "一个注定失败的调用，不管谁来调用，错误都一样",
+        format!("有 {n} 个注定失败的格子随权限不同而报不同的错误，例如 {first}：权限检查在类型检查之前"),
     );
 }
 
@@ -1106,7 +1358,9 @@ mod tests {
         for f in FAMILIES {
             for t in TYPES {
                 assert!(
-                    m.rows.iter().any(|row| row["domain"] == f.name && row["type"] == t.1),
+                    m.rows
+                        .iter()
+                        .any(|row| row["domain"] == f.name && row["type"] == t.1),
                     "{} {}",
                     f.name,
                     t.1

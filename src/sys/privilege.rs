@@ -106,7 +106,10 @@ fn read_until(rd: OwnedFd, deadline: Instant) -> io::Result<String> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "child did not answer in time"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "child did not answer in time",
+            ));
         }
         let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
@@ -136,7 +139,10 @@ fn reap(child: nix::unistd::Pid, deadline: Instant) -> io::Result<()> {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 // SIGKILL cannot be caught: this wait is short.
                 waitpid(child, None).map_err(nix_err)?;
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "child killed after the deadline"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "child killed after the deadline",
+                ));
             }
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
@@ -153,7 +159,11 @@ mod tests {
     fn child_answers_through_the_pipe() {
         let got = in_child(Duration::from_secs(5), || format!("pid {}", std::process::id())).unwrap();
         assert!(got.starts_with("pid "), "{got}");
-        assert_ne!(got, format!("pid {}", std::process::id()), "it ran in another process");
+        assert_ne!(
+            got,
+            format!("pid {}", std::process::id()),
+            "it ran in another process"
+        );
     }
 
     #[test]

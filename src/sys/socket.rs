@@ -87,7 +87,10 @@ pub fn protocol_by_name(name: &str) -> io::Result<Option<ProtoEnt>> {
 
 #[cfg(not(target_env = "gnu"))]
 pub fn protocol_by_name(_name: &str) -> io::Result<Option<ProtoEnt>> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "getprotobyname_r needs glibc"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "getprotobyname_r needs glibc",
+    ))
 }
 
 /// Copies a protoent's strings out of the caller's buffer.
@@ -160,7 +163,9 @@ mod tests {
     #[test]
     fn protocols_database_lookup() {
         if std::path::Path::new("/etc/protocols").exists() {
-            let tcp = protocol_by_name("tcp").unwrap().expect("tcp is in /etc/protocols");
+            let tcp = protocol_by_name("tcp")
+                .unwrap()
+                .expect("tcp is in /etc/protocols");
             assert_eq!(tcp.number, 6);
         }
         assert_eq!(protocol_by_name("no-such-protocol-x").unwrap(), None);
