@@ -60,14 +60,30 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     report.tables.push(constants_table());
     let probes = probes(args.all);
     let sctp_before = sctp_state();
-    let ping_range = proc::read_sysctl("net.ipv4.ping_group_range").unwrap_or_else(|_| "unreadable".into());
+    let ping_range = proc::read_sysctl(PING_RANGE).unwrap_or_else(|_| "unreadable".into());
     ctx.progress("socket() matrix, three privilege levels");
     let passes = measure_all(ctx, &probes, true);
     let sctp_after = sctp_state();
     report.tables.push(defaults_table(&probes, &passes));
     let mut matrix = matrix_table(&probes, &passes, args.all);
+    matrix_notes(&mut matrix, &ping_range, &sctp_before, &sctp_after);
+    report.tables.push(matrix);
+    ctx.progress("ICMP datagram sockets and net.ipv4.ping_group_range");
+    if let Some(t) = ping_table(ctx, &ping_range, &mut report.notes) {
+        report.tables.push(t);
+    }
+    report.tables.push(protocols_table(&mut report.notes));
+    report.notes.extend(passes.notes());
+    findings(&mut report);
+    Ok(report)
+}
+
+fn matrix_notes(matrix: &mut Table, ping_range: &str, sctp_before: &SctpState, sctp_after: &SctpState) {
+    matrix.note(
+        "read back: SO_DOMAIN SO_TYPE SO_PROTOCOL from getsockopt, numbers in brackets; \"-\": socket() failed, nothing to read",
+    );
     matrix.note(format!(
-        "net.ipv4.ping_group_range = {ping_range}: only groups in this range may open ICMP datagram sockets \
+        "{PING_RANGE} = {ping_range}: only groups in this range may open ICMP datagram sockets \
          (SOCK_DGRAM + IPPROTO_ICMP/ICMPV6); \"1 0\" (the default of a new network namespace) lets no one, not even root"
     ));
     matrix.note(format!(
@@ -80,18 +96,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
             "is not built into this kernel (no /proc/modules), so socket() could not load SCTP"
         }
     ));
-    matrix.note(
-        "read back: SO_DOMAIN SO_TYPE SO_PROTOCOL from getsockopt, numbers in brackets; \"-\": socket() failed, nothing to read",
-    );
-    report.tables.push(matrix);
-    ctx.progress("ICMP datagram sockets and net.ipv4.ping_group_range");
-    if let Some(t) = ping_table(ctx, &ping_range, &mut report.notes) {
-        report.tables.push(t);
-    }
-    report.tables.push(protocols_table(&mut report.notes));
-    report.notes.extend(passes.notes());
-    findings(&mut report);
-    Ok(report)
 }
 
 fn yes_no(b: bool) -> &'static str {
