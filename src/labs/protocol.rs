@@ -1174,7 +1174,7 @@ fn finding_alternatives(report: &mut Report, v: &View) {
         "只有当同一协议族、同一类型下有不止一种协议时，protocol 参数才起作用",
         format!(
             "AF_INET 的 SOCK_STREAM 也可以是 IPPROTO_MPTCP（{mptcp}，读回 {mptcp_back}）或 IPPROTO_SCTP\
-             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}），SOCK_DGRAM 也可以是 IPPROTO_ICMP（ping 套接字，见下）；\
+             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}），SOCK_DGRAM 也可以是 IPPROTO_ICMP（ping 套接字）；\
              只有一种选择时，写 0 和写出协议名得到的是同一个套接字"
         ),
     );
