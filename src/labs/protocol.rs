@@ -1168,8 +1168,8 @@ fn finding_alternatives(report: &mut Report, v: &View) {
         if alternatives { Verdict::Confirmed } else { Verdict::Depends },
         format!(
             "SOCK_STREAM in AF_INET can also be IPPROTO_MPTCP ({mptcp}, reads back {mptcp_back}) or IPPROTO_SCTP \
-             ({sctp}; SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}), and SOCK_DGRAM can be IPPROTO_ICMP (a ping socket, \
-             see below); where there is one choice, 0 and the explicit name give the same socket"
+             ({sctp}; SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}), and SOCK_DGRAM can be IPPROTO_ICMP (a ping \
+             socket); where there is one choice, 0 and the explicit name give the same socket"
         ),
         "只有当同一协议族、同一类型下有不止一种协议时，protocol 参数才起作用",
         format!(
