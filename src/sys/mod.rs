@@ -3,7 +3,9 @@
 
 pub mod diag;
 pub mod netns;
+pub mod privilege;
 pub mod proc;
+pub mod socket;
 pub mod sockopt;
 
 use std::io;
