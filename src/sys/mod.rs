@@ -2,7 +2,9 @@
 //! namespaces, sock_diag, /proc and sysctl reads. Labs call these, never libc.
 
 pub mod diag;
+pub mod link;
 pub mod netns;
+pub mod options;
 pub mod proc;
 pub mod sockopt;
 
