@@ -1255,6 +1255,39 @@ fn text(r: Option<&Row>, key: &str) -> String {
     crate::render::cell_text(r.and_then(|r| r.get(key)))
 }
 
+/// The socket-table cell of the linger table, in Chinese, for the zh evidence.
+fn zh_left(s: &str) -> String {
+    if s == "no socket left" {
+        return "没有留下任何套接字".into();
+    }
+    match s
+        .strip_prefix("TIME-WAIT (")
+        .and_then(|r| r.strip_suffix(" s left)"))
+    {
+        Some(secs) => format!("TIME-WAIT（还剩 {secs} 秒）"),
+        None => s.into(),
+    }
+}
+
+/// "5 bytes from 127.0.0.1:9" as "来自 127.0.0.1:9 的 5 字节".
+fn zh_got(s: &str) -> String {
+    if s == "nothing" {
+        return "什么也没收到".into();
+    }
+    match s.split_once(" bytes from ") {
+        Some((n, from)) => format!("来自 {from} 的 {n} 字节"),
+        None => s.into(),
+    }
+}
+
+/// "no error: still waiting after 3.3s" in Chinese; errno names stay as they are.
+fn zh_local(s: &str) -> String {
+    match s.strip_prefix("no error: still waiting after ") {
+        Some(t) => format!("没有错误：过了 {t} 仍在等待"),
+        None => s.into(),
+    }
+}
+
 fn confirmed(ok: bool) -> Verdict {
     if ok {
         Verdict::Confirmed
@@ -1398,9 +1431,11 @@ fn finding_linger(report: &mut Report, t: &Table) {
         ),
         "SO_LINGER {1, 0} 把 close() 变成复位：对端的读取以 ECONNRESET 失败，也不会留下 TIME-WAIT",
         format!(
-            "用 {{1, 0}} 时对端读到 {abort_written} 字节中的 {abort_bytes} 字节，然后是 {abort_end}；本端端口：{abort_left}。\
-             不开 linger 时对端读到全部数据然后 {off_end}，本端端口进入 {off_left}；\
-             用 {n} 且对端不读时，close() 阻塞了 {wait_ms} 毫秒"
+            "用 {{1, 0}} 时对端读到 {abort_written} 字节中的 {abort_bytes} 字节，然后是 {abort_end}；本端端口：{}。\
+             不开 linger 时对端读到全部数据然后 {off_end}，本端端口进入 {}；\
+             用 {n} 且对端不读时，close() 阻塞了 {wait_ms} 毫秒",
+            zh_left(&abort_left),
+            zh_left(&off_left)
         ),
     );
 }
@@ -1442,7 +1477,8 @@ fn finding_broadcast(report: &mut Report, t: &Table) {
         "SO_BROADCAST 管的是发送，不是接收",
         format!(
             "向 127.255.255.255 发送：SO_BROADCAST 为 0 时 sendto 得到 {off_res}；为 1 时得到 {on_res}，\
-             而 SO_BROADCAST 为 {receiver} 的接收方收到了 {on_got}"
+             而 SO_BROADCAST 为 {receiver} 的接收方收到了{}",
+            zh_got(&on_got)
         ),
     );
 }
@@ -1497,7 +1533,8 @@ fn finding_keepalive(report: &mut Report, t: &Table) {
         "开启 SO_KEEPALIVE 并把计时器调短后，一声不响消失的对端会被发现：读取以 ETIMEDOUT 失败",
         format!(
             "1 秒 / 1 秒 / 2 次：对端地址消失后，read() 在 {ms} 毫秒后以 {local} 失败（{probes} 个探测无人应答）；\
-             对端仍在时同样的计时器得到：{plocal}"
+             对端仍在时同样的计时器得到：{}",
+            zh_local(&plocal)
         ),
     );
 }
@@ -1511,6 +1548,14 @@ mod tests {
         assert_eq!(parse_option("so_linger"), Ok("SO_LINGER"));
         assert_eq!(parse_option("TCP_NODELAY"), Ok("TCP_NODELAY"));
         assert!(parse_option("SO_NOPE").unwrap_err().contains("SO_LINGER"));
+    }
+
+    #[test]
+    fn chinese_evidence_translates_the_cells_it_quotes() {
+        assert_eq!(zh_left("TIME-WAIT (59 s left)"), "TIME-WAIT（还剩 59 秒）");
+        assert_eq!(zh_left("no socket left"), "没有留下任何套接字");
+        assert_eq!(zh_got("5 bytes from 127.0.0.1:9"), "来自 127.0.0.1:9 的 5 字节");
+        assert_eq!(zh_local("ETIMEDOUT"), "ETIMEDOUT");
     }
 
     #[test]
