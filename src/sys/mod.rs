@@ -2,8 +2,10 @@
 //! namespaces, sock_diag, /proc and sysctl reads. Labs call these, never libc.
 
 pub mod diag;
+pub mod link;
 pub mod netns;
 pub mod privilege;
+pub mod options;
 pub mod proc;
 pub mod socket;
 pub mod sockopt;
