@@ -123,8 +123,7 @@ fn serve(args: &Args) -> Result<ExitCode> {
     };
     let srv = server::spawn(&dir, cfg)?;
     let addr = srv.addr();
-    println!("Serving {} on {}", srv.root().display(), url(addr));
-    io::stdout().flush().context("write to stdout")?;
+    super::print(&format!("Serving {} on {}\n", srv.root().display(), url(addr)))?;
     eprintln!(
         "lab: press Ctrl-C to stop. Try: lab gopher {} /   or   curl {}1/",
         addr,
@@ -133,7 +132,8 @@ fn serve(args: &Args) -> Result<ExitCode> {
     let sig = signals.wait().context("wait for SIGINT or SIGTERM")?;
     eprintln!("lab: {sig} received: closing the listener and every client");
     srv.stop();
-    println!("Stopped.");
+    // Whoever started us may have stopped reading stdout: a closed pipe is no error here.
+    super::print("Stopped.\n")?;
     Ok(ExitCode::SUCCESS)
 }
 
