@@ -210,11 +210,19 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Socket, wake: &OwnedFd) {
             }
             // Take every connection waiting, without blocking.
             while !shared.stop.load(Ordering::SeqCst) {
-                let Ok((sock, peer)) = listener.accept() else {
-                    break;
-                };
-                let Some(peer) = peer.as_socket() else { continue };
-                admit(scope, shared, sock.into(), peer);
+                match listener.accept() {
+                    Ok((sock, peer)) => {
+                        if let Some(peer) = peer.as_socket() {
+                            admit(scope, shared, sock.into(), peer);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // EMFILE and the like: the connection stays queued; do not spin on it.
+                        std::thread::sleep(Duration::from_millis(20));
+                        break;
+                    }
+                }
             }
         }
         // Wake every blocked client thread; the scope then joins them.
@@ -318,9 +326,16 @@ fn record(
         outcome,
     };
     if shared.cfg.log {
-        eprintln!(
+        // Not eprintln!: a closed stderr must not panic a client thread.
+        let _ = writeln!(
+            io::stderr(),
             "{} {:?} type {} {} bytes via {}: {}",
-            s.peer, s.selector, s.kind, s.bytes, s.method, s.outcome
+            s.peer,
+            s.selector,
+            s.kind,
+            s.bytes,
+            s.method,
+            s.outcome
         );
     }
     if let Ok(mut log) = shared.log.lock() {
