@@ -454,3 +454,29 @@ fn report_runs_without_leaks() {
     let left: Vec<_> = fixtures().into_iter().filter(|n| !before.contains(n)).collect();
     assert!(left.is_empty(), "temporary directory left behind: {left:?}");
 }
+
+#[test]
+fn report_runs_unprivileged() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // already unprivileged: report_runs_without_leaks covers it
+    }
+    let lab = assert_cmd::cargo::cargo_bin("lab");
+    let out = run(
+        "setpriv",
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            lab.to_str().unwrap(),
+            "gopherd",
+            "--report",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in v["findings"].as_array().unwrap() {
+        assert_eq!(f["verdict"], "confirmed", "{f}");
+    }
+}

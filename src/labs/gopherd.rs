@@ -48,14 +48,15 @@ A file named `gophermap` in a directory replaces its generated menu (format: lab
 Examples:
   lab gopherd                          serve docs/ on gopher://127.0.0.1:7070/
   lab gopherd ~/notes --port 0         any free port; the address is printed
-  lab gopher 127.0.0.1:7070 /          read it with the lab's client
+  lab gopher localhost:7070            read it with the lab's client
   curl gopher://127.0.0.1:7070/1/      ... or with curl, or: lynx gopher://127.0.0.1:7070/
   lab gopherd --report                 the experiment: what it sends, what it refuses"
 )]
 pub struct Args {
     /// Directory to serve [default: ./docs, else the lab's source tree docs/].
     pub dir: Option<PathBuf>,
-    /// TCP port; 0 lets the kernel choose.
+    /// TCP port; 0 lets the kernel choose. The default is 7070, not Gopher's 70: ports below
+    /// 1024 need root.
     #[arg(long, default_value_t = server::DEFAULT_PORT)]
     pub port: u16,
     /// Address to listen on. Anything but 127.0.0.1 may let other machines read DIR.
@@ -125,7 +126,7 @@ fn serve(args: &Args) -> Result<ExitCode> {
     let addr = srv.addr();
     super::print(&format!("Serving {} on {}\n", srv.root().display(), url(addr)))?;
     eprintln!(
-        "lab: press Ctrl-C to stop. Try: lab gopher {} /   or   curl {}1/",
+        "lab: press Ctrl-C to stop. Try: lab gopher {}   or   curl {}1/",
         addr,
         url(addr)
     );
