@@ -126,7 +126,8 @@ pub fn spawn(dir: &Path, cfg: Config) -> Result<LocalServer> {
         .local_addr()?
         .as_socket()
         .context("the listener's address is not an IP address")?;
-    let (wake_rd, wake_wr) = nix::unistd::pipe().context("pipe to wake the acceptor")?;
+    let (wake_rd, wake_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to wake the acceptor")?;
     let shared = Arc::new(Shared {
         root,
         cfg,
