@@ -19,6 +19,8 @@ const SECRET: &[u8] = b"outside the served directory: must never be sent\n";
 const TEXT: &[u8] = b"hello\nworld\n";
 const DOTS: &[u8] = b"first\n.starts with a dot\n.\nlast";
 const DOTS_ON_WIRE: &[u8] = b"first\n..starts with a dot\n..\nlast\r\n.\r\n";
+const GOPHERMAP: &[u8] =
+    b"# not sent\nWelcome\r\n0Hello\t/file.txt\n0A\ta.txt\n1Far away\t/x\texample.org\t70\n*\n.\nignored\n";
 const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
 
 fn binary() -> Vec<u8> {
@@ -50,6 +52,9 @@ fn fixture() -> Fixture {
     std::fs::write(root.join("notes"), b"no extension, plain words\n").unwrap();
     std::fs::write(root.join(".hidden"), b"not listed\n").unwrap();
     std::fs::write(root.join("sub/inner.txt"), b"inner\n").unwrap();
+    std::fs::create_dir(root.join("map")).unwrap();
+    std::fs::write(root.join("map/a.txt"), b"a\n").unwrap();
+    std::fs::write(root.join("map/gophermap"), GOPHERMAP).unwrap();
     std::os::unix::fs::symlink("file.txt", root.join("alias.txt")).unwrap();
     std::os::unix::fs::symlink("..", root.join("escape")).unwrap();
     std::os::unix::fs::symlink("../secret.txt", root.join("leak.txt")).unwrap();
@@ -64,6 +69,7 @@ fn expected_root_menu(port: u16) -> Vec<u8> {
         ('0', "dots.txt", "/dots.txt"),
         ('9', "file.bin", "/file.bin"),
         ('0', "file.txt", "/file.txt"),
+        ('1', "map", "/map/"),
         ('0', "notes", "/notes"),
         ('g', "pic.gif", "/pic.gif"),
         ('1', "sub", "/sub/"),
@@ -225,6 +231,16 @@ fn curl_reads_menu_and_files_byte_for_byte() {
     // Binary: the bytes, nothing added.
     assert_eq!(curl(&d.url("/9/file.bin")), binary());
     assert_eq!(curl(&d.url("/g/pic.gif")), GIF);
+    let p = d.port;
+    let map = format!(
+        "iWelcome\t\t127.0.0.1\t{p}\r\n0Hello\t/file.txt\t127.0.0.1\t{p}\r\n0A\t/map/a.txt\t127.0.0.1\t{p}\r\n\
+         1Far away\t/x\texample.org\t70\r\n0a.txt\t/map/a.txt\t127.0.0.1\t{p}\r\n.\r\n"
+    );
+    assert_eq!(
+        String::from_utf8(curl(&d.url("/1/map"))).unwrap(),
+        map,
+        "gophermap"
+    );
     let sub = curl(&d.url("/1/sub/"));
     assert_eq!(
         sub,
