@@ -438,18 +438,12 @@ fn usage_and_errors() {
 
 #[test]
 fn report_runs_without_leaks() {
-    let fixtures = || -> Vec<std::ffi::OsString> {
-        std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .filter(|n| n.to_string_lossy().starts_with("lab-gopherd-"))
-            .collect()
-    };
-    let before = fixtures();
+    // A private TMPDIR: the fixture must be gone from it afterwards.
+    let tmp = tempfile::tempdir().unwrap();
     let out = AssertCommand::cargo_bin("lab")
         .unwrap()
         .args(["gopherd", "--report", "--format", "json", "--leak-check"])
+        .env("TMPDIR", tmp.path())
         .timeout(Duration::from_secs(60))
         .assert()
         .success()
@@ -467,7 +461,11 @@ fn report_runs_without_leaks() {
         assert!(row["answer"].as_str().unwrap().starts_with('3'), "{row}");
         assert_eq!(row["leaked"], "no");
     }
-    let left: Vec<_> = fixtures().into_iter().filter(|n| !before.contains(n)).collect();
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "temporary directory left behind: {left:?}");
 }
 
