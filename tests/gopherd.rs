@@ -365,6 +365,19 @@ fn library_server_limits_and_stops() {
     let log = slow.served();
     assert_eq!(log.last().map(|s| s.outcome.as_str()), Some("timeout"));
 
+    let copying = server::spawn(
+        &f.root,
+        Config {
+            sendfile: false,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(fetch(copying.addr(), b"/file.bin\r\n"), binary());
+    assert_eq!(copying.served().last().map(|s| s.method), Some("copy"));
+    assert_eq!(fetch(copying.addr(), b"/file.txt\r\n"), [TEXT, b".\r\n"].concat());
+    drop(copying);
+
     let local = server::spawn_local(&f.root).unwrap();
     assert!(local.addr().ip().is_loopback());
     assert_eq!(fetch(local.addr(), b"/file.bin\r\n"), binary());

@@ -53,6 +53,8 @@ pub struct Config {
     pub host: Option<String>,
     /// One line per request on stderr.
     pub log: bool,
+    /// Send files with sendfile(2); false: read and write through a buffer (to compare).
+    pub sendfile: bool,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             host: None,
             log: false,
+            sendfile: true,
         }
     }
 }
@@ -491,9 +494,9 @@ fn respond(
         let name = t.rel.file_name().unwrap_or_default().to_os_string();
         let kind = file_type(&name, &mut t.file);
         let r = if kind == b'0' {
-            send::text(sock, &mut t.file, t.len)
+            send::text(sock, &mut t.file, t.len, shared.cfg.sendfile)
         } else {
-            send::raw(sock, &mut t.file, t.len)
+            send::raw(sock, &mut t.file, t.len, shared.cfg.sendfile)
         };
         (kind as char, r)
     };

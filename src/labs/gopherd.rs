@@ -68,6 +68,9 @@ pub struct Args {
     /// Do not log each request on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Read and write files through a buffer instead of sendfile(2), to compare the two.
+    #[arg(long)]
+    pub no_sendfile: bool,
     /// Run the experiment on a temporary directory and print its report instead of serving.
     #[arg(long)]
     pub report: bool,
@@ -120,6 +123,7 @@ fn serve(args: &Args) -> Result<ExitCode> {
         bind: SocketAddr::new(args.bind, args.port),
         max_clients: usize::from(args.max_clients),
         log: !args.quiet,
+        sendfile: !args.no_sendfile,
         ..Config::default()
     };
     let srv = server::spawn(&dir, cfg)?;
@@ -324,7 +328,29 @@ fn requests_table(srv: &server::LocalServer, root: &Path) -> Table {
         "menus are built in memory and written; files go out with sendfile(2) unless lines need a second '.'",
     );
     t.note("the item type is decided by the server from the file (extension, else its first KiB), never by the client");
+    t.note("the last row is a second server started with --no-sendfile: the same bytes, read and written by the program");
     t
+}
+
+/// The binary file again, from a server told not to use sendfile.
+fn copy_row(root: &Path) -> Result<crate::report::Row> {
+    let cfg = Config {
+        sendfile: false,
+        ..Config::default()
+    };
+    let srv = server::spawn(root, cfg)?;
+    let body = fetch(srv.addr(), b"/data.bin\r\n");
+    let log = last(&srv);
+    let disk = std::fs::read(root.join("data.bin")).ok();
+    Ok(row! {
+        "selector" => "\"/data.bin\"", "what" => "the same, server run with --no-sendfile",
+        "type" => log.as_ref().map(|l| l.kind.to_string()),
+        "first" => body.as_ref().map(|b| format!("({} bytes of binary)", b.len())).unwrap_or_else(crate::sys::errno_name),
+        "items" => None::<usize>,
+        "bytes" => body.as_ref().ok().map(Vec::len),
+        "sent" => log.as_ref().map(|l| l.method),
+        "disk" => body.as_ref().map(|b| compare(b, disk.as_deref(), false)).unwrap_or("-"),
+    })
 }
 
 fn escapes_table(srv: &server::LocalServer) -> Table {
@@ -495,7 +521,9 @@ pub fn run(_args: &Args, ctx: &Ctx) -> Result<Report> {
     let (tree, root) = fixture()?;
     ctx.progress("gopherd: serving a temporary directory");
     let srv = server::spawn_local(&root)?;
-    report.tables.push(requests_table(&srv, &root));
+    let mut requests = requests_table(&srv, &root);
+    requests.push(copy_row(&root)?);
+    report.tables.push(requests);
     report.tables.push(escapes_table(&srv));
     drop(srv);
     report.tables.push(limits_table(&root)?);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: curl downloads one 1 GiB file from `lab gopherd` (release build) and from
 # gophernicus, in the same run, several times each, alternating; prints each run's
-# throughput, the medians and their ratio (target: lab >= 1.5x gophernicus).
+# throughput, the medians and their ratio (target: lab >= 1.5x gophernicus). A third server,
+# `lab gopherd --no-sendfile`, shows what sendfile(2) itself is worth.
 #
 #   bash tests/bench/gopherd.sh            # from the repository root, as root
 #   SIZE_MIB=256 RUNS=5 bash tests/bench/gopherd.sh
@@ -66,6 +67,17 @@ for _ in $(seq 100); do
 done
 [ -n "$lab_port" ] || { echo "bench: lab gopherd did not start: $(cat "$work/lab.err")" >&2; exit 1; }
 
+# The same server with sendfile off (read + write through a buffer), to see what sendfile buys.
+"$LAB" gopherd "$work/root" --port 0 --quiet --no-sendfile >"$work/copy.out" 2>"$work/copy.err" &
+pids+=($!)
+copy_port=
+for _ in $(seq 100); do
+    copy_port=$(sed -n 's#^Serving .* on gopher://127\.0\.0\.1:\([0-9]*\)/$#\1#p' "$work/copy.out")
+    [ -n "$copy_port" ] && break
+    sleep 0.1
+done
+[ -n "$copy_port" ] || { echo "bench: lab gopherd --no-sendfile did not start" >&2; exit 1; }
+
 # gophernicus behind socat, as nobody; -nm: no shared memory, so no per-session throttling.
 g_port=$(free_port)
 socat "TCP-LISTEN:$g_port,bind=127.0.0.1,fork,reuseaddr" \
@@ -86,8 +98,12 @@ declare -A speeds=()
 echo "file: $size bytes; $RUNS runs each, alternating"
 printf '%-12s %4s %14s %9s %10s\n' server run bytes seconds MiB/s
 for run in $(seq "$RUNS"); do
-    for server in lab gophernicus; do
-        if [ "$server" = lab ]; then port=$lab_port; else port=$g_port; fi
+    for server in lab lab-copy gophernicus; do
+        case $server in
+            lab) port=$lab_port ;;
+            lab-copy) port=$copy_port ;;
+            *) port=$g_port ;;
+        esac
         read -r bytes secs < <(download "gopher://127.0.0.1:$port/9/big.bin")
         if [ "$bytes" != "$size" ]; then
             echo "bench: $server sent $bytes bytes, not $size" >&2
@@ -99,10 +115,9 @@ for run in $(seq "$RUNS"); do
     done
 done
 
-python3 - "${speeds[lab]}" "${speeds[gophernicus]}" <<'EOF'
+python3 - "${speeds[lab]}" "${speeds[lab-copy]}" "${speeds[gophernicus]}" <<'EOF'
 import statistics, sys
-lab = [float(x) for x in sys.argv[1].split()]
-gn = [float(x) for x in sys.argv[2].split()]
-ml, mg = statistics.median(lab), statistics.median(gn)
-print(f"median: lab gopherd {ml:.0f} MiB/s, gophernicus {mg:.0f} MiB/s, ratio {ml / mg:.2f}x (target >= 1.5x)")
+lab, copy, gn = (statistics.median(float(x) for x in a.split()) for a in sys.argv[1:4])
+print(f"median: lab gopherd {lab:.0f} MiB/s (sendfile), {copy:.0f} MiB/s (--no-sendfile), gophernicus {gn:.0f} MiB/s")
+print(f"ratio lab gopherd / gophernicus: {lab / gn:.2f}x (target >= 1.5x); sendfile / copy: {lab / copy:.2f}x")
 EOF

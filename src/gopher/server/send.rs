@@ -41,8 +41,12 @@ const CHUNK: usize = 64 * 1024;
 /// Bytes per sendfile call: large enough to keep the socket full, small enough to notice a stop.
 const SENDFILE_CHUNK: usize = 8 << 20;
 
-/// Sends `len` bytes of `file` from its start; returns the bytes sent and how.
-pub fn raw(sock: &mut TcpStream, file: &mut File, len: u64) -> io::Result<(u64, Method)> {
+/// Sends `len` bytes of `file` from its start, with sendfile unless `zero_copy` is false;
+/// returns the bytes sent and how.
+pub fn raw(sock: &mut TcpStream, file: &mut File, len: u64, zero_copy: bool) -> io::Result<(u64, Method)> {
+    if !zero_copy {
+        return copy(sock, file, len).map(|n| (n, Method::Copy));
+    }
     let mut offset: i64 = 0;
     while (offset as u64) < len {
         let want = (len - offset as u64).min(SENDFILE_CHUNK as u64) as usize;
@@ -120,12 +124,12 @@ pub fn dot_stuff(chunk: &[u8], at_line_start: &mut bool, out: &mut Vec<u8>) {
 }
 
 /// Sends a text file the RFC 1436 way (see the module comment).
-pub fn text(sock: &mut TcpStream, file: &mut File, len: u64) -> io::Result<(u64, Method)> {
+pub fn text(sock: &mut TcpStream, file: &mut File, len: u64, zero_copy: bool) -> io::Result<(u64, Method)> {
     let s = scan(file, len)?;
     let (mut sent, method) = if s.needs_stuffing {
         (stuffed(sock, file, len)?, Method::Copy)
     } else {
-        raw(sock, file, len)?
+        raw(sock, file, len, zero_copy)?
     };
     let mut tail = Vec::new();
     if !s.ends_with_newline {
