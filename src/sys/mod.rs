@@ -2,6 +2,7 @@
 //! namespaces, sock_diag, /proc and sysctl reads. Labs call these, never libc.
 
 pub mod diag;
+pub mod fileio;
 pub mod link;
 pub mod netns;
 pub mod privilege;
