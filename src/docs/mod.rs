@@ -153,6 +153,10 @@ pub fn generate(labs: &[Lab], reports: &[Report], sheets: &Sheets, results: &str
             format!("{}README.md", lang.dir()),
             index::readme(labs, &by_id, sheets, lang)?,
         );
+        files.insert(
+            format!("{}gophermap", lang.dir()),
+            index::gophermap(labs, sheets, lang)?,
+        );
     }
     files.insert("SUMMARY.md".into(), index::summary(labs, sheets)?);
     files.insert("book.toml".into(), index::BOOK_TOML.into());
@@ -286,10 +290,12 @@ pub(crate) mod tests {
                 "a.md",
                 "b.md",
                 "book.toml",
+                "gophermap",
                 "results.json",
                 "zh/README.md",
                 "zh/a.md",
-                "zh/b.md"
+                "zh/b.md",
+                "zh/gophermap"
             ]
         );
         for (name, text) in &one {
