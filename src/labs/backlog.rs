@@ -136,18 +136,30 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     ));
     // The main window, the sweep and the variants run side by side, each in its
     // own namespace, so the default run stays within about 2.5 s.
-    let (main, sweep, stores, batches) = std::thread::scope(|s| {
-        let side = s.spawn(|| {
-            let sweep = sweep_table(ctx, &DEFAULT_SWEEP, args.clients.min(20), &Settings::default(), &mut Vec::new());
-            let stores = stores_table(ctx);
-            (sweep, stores)
-        });
-        let batches = s.spawn(|| batch_table(ctx));
-        let main = ctx.isolated(|| main_experiment(ctx, backlog, args, &settings));
-        let (sweep, stores) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let batches = batches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (main, sweep, stores, batches)
-    });
+    // Without namespaces they run one after another, so the counters stay the main run's.
+    let side = || {
+        let sweep = sweep_table(
+            ctx,
+            &DEFAULT_SWEEP,
+            args.clients.min(20),
+            &Settings::default(),
+            &mut Vec::new(),
+        );
+        (sweep, stores_table(ctx))
+    };
+    let main_run = || ctx.isolated(|| main_experiment(ctx, backlog, args, &settings));
+    let (main, (sweep, stores), batches) = if ctx.can_nest {
+        std::thread::scope(|s| {
+            let side = s.spawn(side);
+            let batches = s.spawn(|| batch_table(ctx));
+            let main = main_run();
+            let side = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let batches = batches.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (main, side, batches)
+        })
+    } else {
+        (main_run(), side(), batch_table(ctx))
+    };
     let (main, isolated) = main;
     let main = main.context("the main experiment")?;
     if !isolated {
@@ -159,7 +171,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     report.notes.extend(main.notes.iter().cloned());
     report.tables.push(clients_table(&main));
     report.tables.push(listener_table(&main));
-    report.tables.push(counters_table(&main));
+    report.tables.push(counters_table(&main, isolated));
     report.tables.push(retries_table(&main));
     report.tables.push(sweep?);
     report.tables.push(stores?);
@@ -426,7 +438,11 @@ fn watch(
         track_retries(&mut m.clients, t);
         if !newly.is_empty() || t - last_diag >= DIAG_EVERY_MS {
             last_diag = t;
-            let view = if serve { &mut m.drain_view } else { &mut m.window_view };
+            let view = if serve {
+                &mut m.drain_view
+            } else {
+                &mut m.window_view
+            };
             sample(port, view, &mut m.clients, &newly)?;
         }
         if serve {
@@ -600,7 +616,10 @@ fn outcome_word(c: &Client, window_ms: f64) -> String {
     let late = c.connected_ms.is_some_and(|t| t > window_ms);
     match (c.phantom(), &c.error, c.accepted_ms, c.delivered_ms) {
         (_, Some(e), _, _) if c.connected_ms.is_some() => {
-            format!("{}connected, then {e}", if c.phantom() { "PHANTOM: " } else { "" })
+            format!(
+                "{}connected, then {e}",
+                if c.phantom() { "PHANTOM: " } else { "" }
+            )
         }
         (_, Some(e), _, _) => format!("connect failed: {e}"),
         (true, None, Some(_), Some(_)) => "PHANTOM: connected while not in the queue; accepted late".into(),
@@ -608,7 +627,9 @@ fn outcome_word(c: &Client, window_ms: f64) -> String {
         (false, None, Some(_), Some(_)) if late => "SYN retried, then connected and accepted".into(),
         (false, None, Some(_), Some(_)) => "accepted".into(),
         (false, None, Some(_), None) => "accepted; line not delivered within the bound".into(),
-        (false, None, None, _) if c.connected_ms.is_some() => "connected; never accepted within the bound".into(),
+        (false, None, None, _) if c.connected_ms.is_some() => {
+            "connected; never accepted within the bound".into()
+        }
         (false, None, None, _) => "still waiting (SYN-SENT) at the bound".into(),
     }
 }
@@ -616,7 +637,10 @@ fn outcome_word(c: &Client, window_ms: f64) -> String {
 fn clients_table(m: &Main) -> Table {
     let mut t = Table::new(
         "clients",
-        &format!("Each client of listen({}) — the server accepts nothing for {} ms", m.backlog, m.window_ms),
+        &format!(
+            "Each client of listen({}) — the server accepts nothing for {} ms",
+            m.backlog, m.window_ms
+        ),
         &[
             ("client", "client"),
             ("connect_ms", "connect() done (ms)"),
@@ -629,7 +653,10 @@ fn clients_table(m: &Main) -> Table {
         ],
     )
     .zh(
-        &format!("listen({}) 的每个客户端——服务器在 {} 毫秒内不调用 accept", m.backlog, m.window_ms),
+        &format!(
+            "listen({}) 的每个客户端——服务器在 {} 毫秒内不调用 accept",
+            m.backlog, m.window_ms
+        ),
         &[
             "客户端",
             "connect() 完成（毫秒）",
@@ -667,14 +694,23 @@ fn listener_table(m: &Main) -> Table {
     let mut t = Table::new(
         "listener",
         "The listening socket, from the kernel's socket table",
-        &[("what", "what"), ("window", "during the window"), ("after", "after the window")],
+        &[
+            ("what", "what"),
+            ("window", "during the window"),
+            ("after", "after the window"),
+        ],
     )
     .zh(
         "监听套接字（来自内核的套接字表）",
         &["项目", "观察窗口内", "观察窗口之后"],
     );
     let (w, d) = (&m.window_view, &m.drain_view);
-    let connected_by = |limit: f64| m.clients.iter().filter(|c| c.connected_ms.is_some_and(|t| t <= limit)).count();
+    let connected_by = |limit: f64| {
+        m.clients
+            .iter()
+            .filter(|c| c.connected_ms.is_some_and(|t| t <= limit))
+            .count()
+    };
     t.push(row! { "what" => "backlog passed to listen()", "window" => m.backlog, "after" => m.backlog });
     t.push(row! { "what" => "accept-queue limit (ss Send-Q)", "window" => w.limit, "after" => d.limit });
     t.push(row! { "what" => "accept-queue length, max (ss Recv-Q)", "window" => w.queue_max, "after" => d.queue_max });
@@ -693,14 +729,27 @@ fn listener_table(m: &Main) -> Table {
     t
 }
 
-fn counters_table(m: &Main) -> Table {
+fn counters_table(m: &Main, own_namespace: bool) -> Table {
+    let whose = if own_namespace {
+        "the run's own namespace"
+    } else {
+        "a shared namespace (other traffic included)"
+    };
     let mut t = Table::new(
         "counters",
-        "Kernel counters of the run's own namespace (/proc/net/netstat, /proc/net/snmp): increase",
-        &[("counter", "counter"), ("window", "during the window"), ("after", "after the window")],
+        &format!("Kernel counters of {whose} (/proc/net/netstat, /proc/net/snmp): increase"),
+        &[
+            ("counter", "counter"),
+            ("window", "during the window"),
+            ("after", "after the window"),
+        ],
     )
     .zh(
-        "本次运行独占的网络命名空间中的内核计数器：增加量",
+        if own_namespace {
+            "本次运行独占的网络命名空间中的内核计数器：增加量"
+        } else {
+            "共享网络命名空间中的内核计数器（含其他流量）：增加量"
+        },
         &["计数器", "观察窗口内", "观察窗口之后"],
     );
     let [a, b, c] = &m.counters;
@@ -732,7 +781,14 @@ fn retries_table(m: &Main) -> Table {
     )
     .zh(
         "等待中的客户端的 SYN 重传（TCP_INFO 实测）",
-        &["第几次 SYN 重传", "客户端数", "最早（毫秒）", "最晚（毫秒）", "与上一个 SYN 的间隔中位数（毫秒）", "当时的超时值（毫秒）"],
+        &[
+            "第几次 SYN 重传",
+            "客户端数",
+            "最早（毫秒）",
+            "最晚（毫秒）",
+            "与上一个 SYN 的间隔中位数（毫秒）",
+            "当时的超时值（毫秒）",
+        ],
     );
     for r in retry_schedule(&m.clients) {
         t.push(row! {
@@ -819,7 +875,11 @@ fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
         }
     }
     while clock.ms() < SWEEP_WINDOW_MS {
-        let fds: Vec<_> = socks.iter().filter(|s| s.1.is_none()).map(|s| (s.0.as_raw_fd(), libc::POLLOUT)).collect();
+        let fds: Vec<_> = socks
+            .iter()
+            .filter(|s| s.1.is_none())
+            .map(|s| (s.0.as_raw_fd(), libc::POLLOUT))
+            .collect();
         let rev = connect::poll(&fds, POLL_MS).context("poll")?;
         let mut it = rev.into_iter();
         for s in socks.iter_mut().filter(|s| s.1.is_none()) {
@@ -827,7 +887,10 @@ fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
                 s.1 = Some(s.0.take_error().ok().flatten().is_none());
             }
         }
-        if let Some(lrow) = diag::tcp_sockets_on_port(port)?.into_iter().find(|r| r.state == "LISTEN") {
+        if let Some(lrow) = diag::tcp_sockets_on_port(port)?
+            .into_iter()
+            .find(|r| r.state == "LISTEN")
+        {
             out.limit = Some(lrow.send_q);
             out.queue_max = out.queue_max.max(lrow.recv_q);
         }
@@ -836,7 +899,8 @@ fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
     out.failed += socks.iter().filter(|s| s.1 == Some(false)).count();
     out.pending = socks.iter().filter(|s| s.1.is_none()).count();
     if let (Some(b), Ok(a)) = (before, proc::net_counters()) {
-        out.overflows = Some(a.get("TcpExtListenOverflows").unwrap_or(&0) - b.get("TcpExtListenOverflows").unwrap_or(&0));
+        out.overflows =
+            Some(a.get("TcpExtListenOverflows").unwrap_or(&0) - b.get("TcpExtListenOverflows").unwrap_or(&0));
     }
     drop(socks);
     drop(l);
@@ -879,10 +943,21 @@ fn sweep_table(
     )
     .zh(
         &format!("{clients} 个客户端对 listen(B)，无人 accept：前 {SWEEP_WINDOW_MS} 毫秒"),
-        &["B（listen 参数）", "内核存下的上限（Send-Q）", "B + 1", "accept 队列最大长度", "已连接", "等待中（SYN-SENT）", "ListenOverflows"],
+        &[
+            "B（listen 参数）",
+            "内核存下的上限（Send-Q）",
+            "B + 1",
+            "accept 队列最大长度",
+            "已连接",
+            "等待中（SYN-SENT）",
+            "ListenOverflows",
+        ],
     );
     let results = each_isolated(ctx, backlogs, |&b| {
-        settings.apply(ctx).map_err(|e| anyhow::anyhow!(e)).and_then(|_| first_syn(b, clients))
+        settings
+            .apply(ctx)
+            .map_err(|e| anyhow::anyhow!(e))
+            .and_then(|_| first_syn(b, clients))
     });
     let mut all_isolated = true;
     for (&b, (r, isolated)) in backlogs.iter().zip(results) {
@@ -895,10 +970,14 @@ fn sweep_table(
         });
     }
     t.note(format!(
-        "each value ran {SWEEP_WINDOW_MS} ms in its own namespace: on loopback a first SYN is answered or dropped within a millisecond and the first retry comes only after about 1 s, so \"connected\" means connected on the first SYN"
+        "each value ran {SWEEP_WINDOW_MS} ms{}: on loopback a first SYN is answered or dropped within a millisecond and the first retry comes only after about 1 s, so \"connected\" means connected on the first SYN",
+        if all_isolated { " in its own namespace" } else { "" }
     ));
     if !all_isolated {
-        notes.push("the sweep ran without a namespace per value: ListenOverflows is left out (it would mix values)".into());
+        notes.push(
+            "the sweep ran without a namespace per value: ListenOverflows is left out (it would mix values)"
+                .into(),
+        );
     }
     Ok(t)
 }
@@ -928,23 +1007,99 @@ fn stores_table(ctx: &Ctx) -> Result<Table> {
         ("listen(128)", 128, Some(4)),
         ("listen(0), somaxconn 0", 0, Some(0)),
     ];
-    let results = each_isolated(ctx, &cases, |&(_, b, smc)| -> Result<std::result::Result<(String, FirstSyn), String>> {
-        let s = Settings { somaxconn: smc, ..Settings::default() };
-        if let Err(e) = s.apply(ctx) {
-            return Ok(Err(e));
-        }
-        let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
-        Ok(Ok((smc, first_syn(b, 20)?)))
-    });
+    let results = each_isolated(
+        ctx,
+        &cases,
+        |&(_, b, smc)| -> Result<std::result::Result<(String, FirstSyn), String>> {
+            let s = Settings {
+                somaxconn: smc,
+                ..Settings::default()
+            };
+            if let Err(e) = s.apply(ctx) {
+                return Ok(Err(e));
+            }
+            let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+            Ok(Ok((smc, first_syn(b, 20)?)))
+        },
+    );
     for ((name, _, _), (r, _)) in cases.iter().zip(results) {
         match r.with_context(|| format!("scenario {name}"))? {
             Ok((smc, f)) => t.push(row! { "call" => name, "somaxconn" => smc, "limit" => f.limit, "connected" => f.connected }),
             Err(why) => t.push(row! { "call" => name, "somaxconn" => why, "limit" => None::<u32>, "connected" => None::<usize> }),
         }
     }
+    let (py, _) = ctx.isolated(python_listen_negative);
+    let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+    match py {
+        Ok(limit) => t.push(row! { "call" => PY_CALL, "somaxconn" => smc, "limit" => limit, "connected" => None::<usize> }),
+        Err(why) => t.push(row! { "call" => PY_CALL, "somaxconn" => format!("not measured: {why:#}"), "limit" => None::<u32>, "connected" => None::<usize> }),
+    }
     t.note("the kernel keeps min(backlog, somaxconn), comparing as unsigned, so -1 becomes somaxconn (listen(2))");
     t.note("Python's socket.listen(-1) stores 0, not somaxconn: CPython turns a negative backlog into 0 before calling listen(2)");
     Ok(t)
+}
+
+const PY_CALL: &str = "Python: s.listen(-1) (python3 run here)";
+const PY_LISTEN: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(-1)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()\n";
+
+/// Runs python3 with `listen(-1)` in this namespace and reads the limit it stored.
+fn python_listen_negative() -> Result<u32> {
+    let exe = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("-c")
+                .arg("pass")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .context("no runnable python3")?;
+    let mut child = std::process::Command::new(exe)
+        .args(["-c", PY_LISTEN])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("spawn python3")?;
+    let result = read_python_port(&mut child).and_then(|port| {
+        diag::tcp_sockets_on_port(port)?
+            .into_iter()
+            .find(|r| r.state == "LISTEN")
+            .map(|r| r.send_q)
+            .context("python's listener not in the socket table")
+    });
+    // Closing stdin ends the script; it is killed if it lingers.
+    drop(child.stdin.take());
+    for _ in 0..100 {
+        if child.try_wait().ok().flatten().is_some() {
+            return result;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// The port python3 prints, waited for at most 3 s.
+fn read_python_port(child: &mut std::process::Child) -> Result<u16> {
+    let out = child.stdout.as_mut().context("python3 stdout")?;
+    let mut text = Vec::new();
+    let start = Instant::now();
+    while !text.contains(&b'\n') && start.elapsed() < Duration::from_secs(3) {
+        if connect::poll(&[(out.as_raw_fd(), libc::POLLIN)], 100)?[0] == 0 {
+            continue;
+        }
+        let mut b = [0u8; 16];
+        match out.read(&mut b)? {
+            0 => break,
+            n => text.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&text)
+        .trim()
+        .parse()
+        .context("python3 printed no port")
 }
 
 // ---- which settings make phantoms ----
@@ -963,7 +1118,11 @@ struct Batch {
 /// listen(1), VARIANT_CLIENTS connect, the server accepts one: room for exactly one
 /// more. The waiting clients' SYN retries then arrive together about 1 s later.
 fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<Batch, String>> {
-    let s = Settings { syncookies: Some(cookies), abort_on_overflow: Some(abort), somaxconn: None };
+    let s = Settings {
+        syncookies: Some(cookies),
+        abort_on_overflow: Some(abort),
+        somaxconn: None,
+    };
     if let Err(e) = s.apply(ctx) {
         return Ok(Err(e));
     }
@@ -975,7 +1134,13 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
         socks.push(connect::start_connect(loopback(port))?.0);
     }
     let mut first = socks.iter().map(|_| None::<bool>).collect::<Vec<_>>();
-    let first_poll = connect::poll(&socks.iter().map(|s| (s.as_raw_fd(), libc::POLLOUT)).collect::<Vec<_>>(), 0)?;
+    let first_poll = connect::poll(
+        &socks
+            .iter()
+            .map(|s| (s.as_raw_fd(), libc::POLLOUT))
+            .collect::<Vec<_>>(),
+        0,
+    )?;
     for (f, r) in first.iter_mut().zip(first_poll) {
         if r & libc::POLLOUT != 0 {
             *f = Some(true);
@@ -1020,7 +1185,10 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
         }
     }
     for name in COUNTERS {
-        b.counters.insert(name.into(), after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0));
+        b.counters.insert(
+            name.into(),
+            after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0),
+        );
     }
     drop(accepted);
     drop(socks);
@@ -1066,7 +1234,15 @@ fn batch_table(ctx: &Ctx) -> Result<Table> {
     } else {
         cases
             .iter()
-            .map(|_| (Ok(Err(format!("not measured: needs a private namespace per setting ({})", ctx.sandbox_note))), false))
+            .map(|_| {
+                (
+                    Ok(Err(format!(
+                        "not measured: needs a private namespace per setting ({})",
+                        ctx.sandbox_note
+                    ))),
+                    false,
+                )
+            })
             .collect()
     };
     for (&(c, a), (r, _)) in cases.iter().zip(results) {
@@ -1095,7 +1271,10 @@ fn batch_table(ctx: &Ctx) -> Result<Table> {
 // ---- findings ----
 
 fn num(t: &Table, key_col: &str, key: &str, col: &str) -> Option<i64> {
-    t.rows.iter().find(|r| r.get(key_col).and_then(|v| v.as_str()) == Some(key)).and_then(|r| r.get(col)?.as_i64())
+    t.rows
+        .iter()
+        .find(|r| r.get(key_col).and_then(|v| v.as_str()) == Some(key))
+        .and_then(|r| r.get(col)?.as_i64())
 }
 
 fn findings(report: &mut Report, args: &Args) {
@@ -1109,7 +1288,9 @@ fn findings(report: &mut Report, args: &Args) {
         let qmax = num(&l, "what", "accept-queue length, max (ss Recv-Q)", "window").unwrap_or(-1);
         let limit = num(&l, "what", "accept-queue limit (ss Send-Q)", "window").unwrap_or(-1);
         let conn = num(&l, "what", "clients whose connect() had completed", "window").unwrap_or(-1);
-        let over = num(&ct, "counter", "TcpExtListenOverflows", "window").map(|v| v.to_string()).unwrap_or("-".into());
+        let over = num(&ct, "counter", "TcpExtListenOverflows", "window")
+            .map(|v| v.to_string())
+            .unwrap_or("-".into());
         let verdict = if qmax == limit + 1 && qmax < n {
             Verdict::Refuted
         } else if qmax == limit {
@@ -1128,17 +1309,36 @@ fn findings(report: &mut Report, args: &Args) {
                 "{n} 个客户端、不调用 accept() 时，内核存下的上限是 {limit}（Send-Q），但 accept 队列里有 {qmax} 个（Recv-Q），窗口内有 {conn} 个客户端连上：队列只有在超过上限时才算满，所以能放上限 + 1 个；ListenOverflows 增加 {over}"
             ),
         );
-        let waiting = cl.rows.iter().filter(|r| r["window_end"] == "waiting (SYN-SENT)").count();
-        let refused = cl.rows.iter().filter(|r| r["window_end"] == "ECONNREFUSED").count();
+        let waiting = cl
+            .rows
+            .iter()
+            .filter(|r| r["window_end"] == "waiting (SYN-SENT)")
+            .count();
+        let refused = cl
+            .rows
+            .iter()
+            .filter(|r| r["window_end"] == "ECONNREFUSED")
+            .count();
         let sched = report.table("retries").map(|r| {
             r.rows
                 .iter()
-                .map(|x| format!("{} ms (gap {} ms)", crate::render::cell_text(x.get("first_ms")), crate::render::cell_text(x.get("gap_ms"))))
+                .map(|x| {
+                    format!(
+                        "{} ms (gap {} ms)",
+                        crate::render::cell_text(x.get("first_ms")),
+                        crate::render::cell_text(x.get("gap_ms"))
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         });
-        let sched = sched.filter(|s| !s.is_empty()).unwrap_or_else(|| "none seen".into());
-        let sysctls = report.table("retries").and_then(|r| r.notes.first().cloned()).unwrap_or_default();
+        let sched = sched
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "none seen".into());
+        let sysctls = report
+            .table("retries")
+            .and_then(|r| r.notes.first().cloned())
+            .unwrap_or_default();
         report.finding_zh(
             "Clients beyond the queue are refused",
             if waiting > 0 && refused == 0 { Verdict::Refuted } else { Verdict::Depends },
@@ -1176,8 +1376,14 @@ fn findings(report: &mut Report, args: &Args) {
         let mut holds = true;
         let mut parts = Vec::new();
         for r in &sw.rows {
-            let (q, c, lim) = (r["queue_max"].as_i64(), r["connected"].as_i64(), r["limit"].as_i64());
-            let (Some(q), Some(c), Some(lim)) = (q, c, lim) else { continue };
+            let (q, c, lim) = (
+                r["queue_max"].as_i64(),
+                r["connected"].as_i64(),
+                r["limit"].as_i64(),
+            );
+            let (Some(q), Some(c), Some(lim)) = (q, c, lim) else {
+                continue;
+            };
             let clients = c + r["pending"].as_i64().unwrap_or(0);
             let expect = (lim + 1).min(clients);
             holds &= q == expect && c == expect;
@@ -1185,15 +1391,30 @@ fn findings(report: &mut Report, args: &Args) {
         }
         report.finding_zh(
             "The accept queue holds backlog + 1 connections (up to the number of clients)",
-            if holds && !parts.is_empty() { Verdict::Confirmed } else { Verdict::Refuted },
-            format!("connected on the first SYN with nobody accepting: {}", parts.join(", ")),
+            if holds && !parts.is_empty() {
+                Verdict::Confirmed
+            } else {
+                Verdict::Refuted
+            },
+            format!(
+                "connected on the first SYN with nobody accepting: {}",
+                parts.join(", ")
+            ),
             "accept 队列能容纳 backlog + 1 个连接（不超过客户端数）",
             format!("无人 accept 时第一个 SYN 就连上的数量：{}", parts.join("，")),
         );
     }
     if let Some(st) = report.table("listen_stores").cloned() {
-        let get = |call: &str| num(&st, "call", call, "limit").map(|v| v.to_string()).unwrap_or("-".into());
-        let (neg, zero, clamp) = (get("listen(-1) (C and Rust pass it through)"), get("listen(0)"), get("listen(128)"));
+        let get = |call: &str| {
+            num(&st, "call", call, "limit")
+                .map(|v| v.to_string())
+                .unwrap_or("-".into())
+        };
+        let (neg, zero, clamp) = (
+            get("listen(-1) (C and Rust pass it through)"),
+            get("listen(0)"),
+            get("listen(128)"),
+        );
         report.finding_zh(
             "listen() stores the number it is given",
             if clamp == "4" || neg != "-1" { Verdict::Refuted } else { Verdict::Depends },
@@ -1222,7 +1443,9 @@ fn phantom_cells(t: &Table) -> Vec<(i64, i64, i64, i64, i64)> {
 fn phantom_settings(t: &Table) -> String {
     let parts: Vec<String> = phantom_cells(t)
         .iter()
-        .map(|(c, a, p, r, w)| format!("syncookies={c} abort_on_overflow={a}: {p} phantoms, {r} resets, {w} still waiting"))
+        .map(|(c, a, p, r, w)| {
+            format!("syncookies={c} abort_on_overflow={a}: {p} phantoms, {r} resets, {w} still waiting")
+        })
         .collect();
     if parts.is_empty() {
         return "Settings could not be varied here.".into();
@@ -1233,7 +1456,9 @@ fn phantom_settings(t: &Table) -> String {
 fn phantom_settings_zh(t: &Table) -> String {
     let parts: Vec<String> = phantom_cells(t)
         .iter()
-        .map(|(c, a, p, r, w)| format!("syncookies={c} abort_on_overflow={a}：幽灵连接 {p} 个，重置 {r} 个，仍在等待 {w} 个"))
+        .map(|(c, a, p, r, w)| {
+            format!("syncookies={c} abort_on_overflow={a}：幽灵连接 {p} 个，重置 {r} 个，仍在等待 {w} 个")
+        })
         .collect();
     if parts.is_empty() {
         return "这里无法改变这些设置。".into();
@@ -1259,7 +1484,9 @@ mod tests {
     #[test]
     fn clients_are_bounded_with_a_clear_error() {
         assert!(check_args(&args(20, &[1], 1200), 1024).is_ok());
-        let e = check_args(&args(1001, &[1], 1200), 1_000_000).unwrap_err().to_string();
+        let e = check_args(&args(1001, &[1], 1200), 1_000_000)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1 to 1000"), "{e}");
         let e = check_args(&args(1000, &[1], 1200), 256).unwrap_err().to_string();
         assert!(e.contains("ulimit -n"), "{e}");
@@ -1268,19 +1495,30 @@ mod tests {
 
     #[test]
     fn outcomes_name_phantoms_plainly() {
-        let mut c = Client { connected_ms: Some(2000.0), server_side: Some(SERVER_NOTHING), ..Client::default() };
+        let mut c = Client {
+            connected_ms: Some(2000.0),
+            server_side: Some(SERVER_NOTHING),
+            ..Client::default()
+        };
         assert!(outcome_word(&c, 1200.0).starts_with("PHANTOM"));
         c.server_side = Some(SERVER_HAS_IT);
         c.accepted_ms = Some(2000.0);
         c.delivered_ms = Some(2000.0);
-        assert_eq!(outcome_word(&c, 1200.0), "SYN retried, then connected and accepted");
+        assert_eq!(
+            outcome_word(&c, 1200.0),
+            "SYN retried, then connected and accepted"
+        );
         let w = Client::default();
         assert_eq!(outcome_word(&w, 1200.0), "still waiting (SYN-SENT) at the bound");
     }
 
     #[test]
     fn retry_schedule_groups_by_retry_number() {
-        let c = |r: &[f64]| Client { retries_ms: r.to_vec(), rto_ms: vec![Some(1000); r.len()], ..Client::default() };
+        let c = |r: &[f64]| Client {
+            retries_ms: r.to_vec(),
+            rto_ms: vec![Some(1000); r.len()],
+            ..Client::default()
+        };
         let s = retry_schedule(&[c(&[1000.0, 2000.0]), c(&[1004.0]), c(&[])]);
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].clients, s[0].first_ms, s[0].last_ms), (2, 1000.0, 1004.0));

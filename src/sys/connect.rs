@@ -24,7 +24,11 @@ pub fn start_connect(addr: SocketAddr) -> io::Result<(Socket, io::Result<()>)> {
 pub fn poll(fds: &[(RawFd, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|&(fd, events)| libc::pollfd { fd, events, revents: 0 })
+        .map(|&(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
         .collect();
     // SAFETY: pfds is a valid array of pollfd of the length passed.
     let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
