@@ -134,6 +134,7 @@ fn listen_one_takes_two_and_the_rest_retry() {
             n("retried"),
             "{row}"
         );
+        assert_eq!(n("in_queue"), 1, "one free place, one connection queued: {row}");
         if row["syncookies"] == 0 && row["abort"] == 1 {
             assert_eq!(n("phantom_request") + n("phantom_cookie"), 0, "{row}");
         }

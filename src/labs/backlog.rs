@@ -392,7 +392,7 @@ fn watch(
     let mut last_diag = f64::NEG_INFINITY;
     let mut last_progress = clock.ms();
     if serve {
-        send_lines(m, clock);
+        send_lines(m);
     }
     // Bounded: ends at until_ms (at most 61.2 s), or earlier once every client is settled.
     loop {
@@ -446,7 +446,7 @@ fn watch(
             sample(port, view, &mut m.clients, &newly)?;
         }
         if serve {
-            send_lines(m, clock);
+            send_lines(m);
             accept_all(l, &mut m.clients, t)?;
             read_lines(&mut m.clients, t);
         }
@@ -554,7 +554,7 @@ fn sample(port: u16, view: &mut ListenerView, clients: &mut [Client], newly: &[u
 }
 
 /// Every connected client that has not yet sent its line sends it now.
-fn send_lines(m: &mut Main, clock: &Clock) {
+fn send_lines(m: &mut Main) {
     for (i, c) in m.clients.iter_mut().enumerate() {
         if c.connected_ms.is_none() || c.line_sent.is_some() || c.error.is_some() {
             continue;
@@ -567,7 +567,6 @@ fn send_lines(m: &mut Main, clock: &Clock) {
             }
         }
     }
-    let _ = clock;
 }
 
 /// Accepts everything queued (bounded by the number of clients) and pairs each
@@ -1291,22 +1290,38 @@ fn findings(report: &mut Report, args: &Args) {
         let over = num(&ct, "counter", "TcpExtListenOverflows", "window")
             .map(|v| v.to_string())
             .unwrap_or("-".into());
-        let verdict = if qmax == limit + 1 && qmax < n {
+        let all_fit = qmax >= n;
+        let verdict = if all_fit {
+            Verdict::Depends
+        } else if qmax == limit + 1 {
             Verdict::Refuted
         } else if qmax == limit {
             Verdict::Confirmed
         } else {
             Verdict::Depends
         };
+        let (why, why_zh) = if all_fit {
+            (
+                format!(
+                    "all {n} clients fitted; run with more clients than the backlog + 1 to see the limit"
+                ),
+                format!("{n} 个客户端全部放得下；客户端数要多于 backlog + 1 才能看到上限"),
+            )
+        } else {
+            (
+                "the queue is full only when it holds more than the limit, so it takes limit + 1".to_string(),
+                "队列只有在超过上限时才算满，所以能放上限 + 1 个".to_string(),
+            )
+        };
         report.finding_zh(
             &format!("listen({b}) means at most {b} waiting connection(s)"),
             verdict,
             format!(
-                "with {n} clients and no accept(), the kernel stored a limit of {limit} (Send-Q) yet the accept queue held {qmax} (Recv-Q) and {conn} clients connected within the window: the queue is full only when it holds more than the limit, so it takes limit + 1; ListenOverflows +{over}"
+                "with {n} clients and no accept(), the kernel stored a limit of {limit} (Send-Q); the accept queue held up to {qmax} (Recv-Q) and {conn} clients connected within the window: {why}; ListenOverflows +{over}"
             ),
             &format!("listen({b}) 表示最多 {b} 个等待中的连接"),
             format!(
-                "{n} 个客户端、不调用 accept() 时，内核存下的上限是 {limit}（Send-Q），但 accept 队列里有 {qmax} 个（Recv-Q），窗口内有 {conn} 个客户端连上：队列只有在超过上限时才算满，所以能放上限 + 1 个；ListenOverflows 增加 {over}"
+                "{n} 个客户端、不调用 accept() 时，内核存下的上限是 {limit}（Send-Q）；accept 队列里最多有 {qmax} 个（Recv-Q），窗口内有 {conn} 个客户端连上：{why_zh}；ListenOverflows 增加 {over}"
             ),
         );
         let waiting = cl
@@ -1335,20 +1350,38 @@ fn findings(report: &mut Report, args: &Args) {
         let sched = sched
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "none seen".into());
+        let sched_zh = sched.replace("gap", "间隔").replace(" ms", " 毫秒");
         let sysctls = report
             .table("retries")
             .and_then(|r| r.notes.first().cloned())
             .unwrap_or_default();
+        let sysctls_zh = sysctls
+            .split(" (read")
+            .next()
+            .unwrap_or_default()
+            .replace(", ", "，");
         report.finding_zh(
             "Clients beyond the queue are refused",
-            if waiting > 0 && refused == 0 { Verdict::Refuted } else { Verdict::Depends },
-            format!(
-                "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
-            ),
+            match (waiting, refused) {
+                (w, 0) if w > 0 => Verdict::Refuted,
+                (_, r) if r > 0 => Verdict::Confirmed,
+                _ => Verdict::Depends,
+            },
+            if waiting == 0 {
+                format!("no client had to wait: all {n} fitted in the queue and {refused} were refused")
+            } else {
+                format!(
+                    "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
+                )
+            },
             "超出队列的客户端会被拒绝",
-            format!(
-                "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched}；{sysctls}"
-            ),
+            if waiting == 0 {
+                format!("没有客户端需要等待：{n} 个全部放进了队列，被拒绝的有 {refused} 个")
+            } else {
+                format!(
+                    "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched_zh}；{sysctls_zh}（在本次运行的命名空间内读取）"
+                )
+            },
         );
         let phantoms: Vec<&crate::report::Row> = cl
             .rows
@@ -1357,19 +1390,37 @@ fn findings(report: &mut Report, args: &Args) {
             .collect();
         let late = phantoms.iter().filter(|r| r["accepted_ms"].is_number()).count();
         let settings = report.table("phantoms").map(phantom_settings).unwrap_or_default();
+        let settings_zh = report
+            .table("phantoms")
+            .map(phantom_settings_zh)
+            .unwrap_or_default();
+        let variant_phantoms = report
+            .table("phantoms")
+            .is_some_and(|t| phantom_cells(t).iter().any(|c| c.2 > 0));
         report.finding_zh(
             "A client whose connect() succeeded is in the server's accept queue",
-            if phantoms.is_empty() { Verdict::Depends } else { Verdict::Refuted },
-            format!(
-                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free slot, the rest never within the bound. {settings}",
-                phantoms.len()
-            ),
+            if phantoms.is_empty() && !variant_phantoms {
+                Verdict::Depends
+            } else {
+                Verdict::Refuted
+            },
+            if phantoms.is_empty() {
+                format!("in the main run no client was a phantom. {settings}")
+            } else {
+                format!(
+                    "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free place, the rest not within the {DRAIN_MS} ms the server kept accepting. {settings}",
+                    phantoms.len()
+                )
+            },
             "connect() 成功的客户端一定在服务器的 accept 队列里",
-            format!(
-                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在时限内始终没有被 accept。{}",
-                phantoms.len(),
-                report.table("phantoms").map(phantom_settings_zh).unwrap_or_default()
-            ),
+            if phantoms.is_empty() {
+                format!("主实验中没有幽灵连接。{settings_zh}")
+            } else {
+                format!(
+                    "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
+                    phantoms.len()
+                )
+            },
         );
     }
     if let Some(sw) = report.table("sweep").cloned() {
