@@ -1495,7 +1495,7 @@ fn phantom_settings(t: &Table) -> String {
     let parts: Vec<String> = phantom_cells(t)
         .iter()
         .map(|(c, a, p, r, w)| {
-            format!("syncookies={c} abort_on_overflow={a}: {p} phantoms, {r} resets, {w} still waiting")
+            format!("syncookies={c} abort_on_overflow={a}: phantoms {p}, resets {r}, still waiting {w}")
         })
         .collect();
     if parts.is_empty() {
