@@ -1284,196 +1284,219 @@ fn findings(report: &mut Report, args: &Args) {
         report.table("clients").cloned(),
         report.table("counters").cloned(),
     ) {
-        let qmax = num(&l, "what", "accept-queue length, max (ss Recv-Q)", "window").unwrap_or(-1);
-        let limit = num(&l, "what", "accept-queue limit (ss Send-Q)", "window").unwrap_or(-1);
-        let conn = num(&l, "what", "clients whose connect() had completed", "window").unwrap_or(-1);
-        let over = num(&ct, "counter", "TcpExtListenOverflows", "window")
-            .map(|v| v.to_string())
-            .unwrap_or("-".into());
-        let all_fit = qmax >= n;
-        let verdict = if all_fit {
-            Verdict::Depends
-        } else if qmax == limit + 1 {
-            Verdict::Refuted
-        } else if qmax == limit {
-            Verdict::Confirmed
-        } else {
-            Verdict::Depends
-        };
-        let (why, why_zh) = if all_fit {
-            (
-                format!(
-                    "all {n} clients fitted; run with more clients than the backlog + 1 to see the limit"
-                ),
-                format!("{n} 个客户端全部放得下；客户端数要多于 backlog + 1 才能看到上限"),
-            )
-        } else {
-            (
-                "the queue is full only when it holds more than the limit, so it takes limit + 1".to_string(),
-                "队列只有在超过上限时才算满，所以能放上限 + 1 个".to_string(),
-            )
-        };
-        report.finding_zh(
-            &format!("listen({b}) means at most {b} waiting connection(s)"),
-            verdict,
-            format!(
-                "with {n} clients and no accept(), the kernel stored a limit of {limit} (Send-Q); the accept queue held up to {qmax} (Recv-Q) and {conn} clients connected within the window: {why}; ListenOverflows +{over}"
-            ),
-            &format!("listen({b}) 表示最多 {b} 个等待中的连接"),
-            format!(
-                "{n} 个客户端、不调用 accept() 时，内核存下的上限是 {limit}（Send-Q）；accept 队列里最多有 {qmax} 个（Recv-Q），窗口内有 {conn} 个客户端连上：{why_zh}；ListenOverflows 增加 {over}"
-            ),
-        );
-        let waiting = cl
-            .rows
-            .iter()
-            .filter(|r| r["window_end"] == "waiting (SYN-SENT)")
-            .count();
-        let refused = cl
-            .rows
-            .iter()
-            .filter(|r| r["window_end"] == "ECONNREFUSED")
-            .count();
-        let sched = report.table("retries").map(|r| {
-            r.rows
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} ms (gap {} ms)",
-                        crate::render::cell_text(x.get("first_ms")),
-                        crate::render::cell_text(x.get("gap_ms"))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        let sched = sched
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "none seen".into());
-        let sched_zh = sched.replace("gap", "间隔").replace(" ms", " 毫秒");
-        let sysctls = report
-            .table("retries")
-            .and_then(|r| r.notes.first().cloned())
-            .unwrap_or_default();
-        let sysctls_zh = sysctls
-            .split(" (read")
-            .next()
-            .unwrap_or_default()
-            .replace(", ", "，");
-        report.finding_zh(
-            "Clients beyond the queue are refused",
-            match (waiting, refused) {
-                (w, 0) if w > 0 => Verdict::Refuted,
-                (_, r) if r > 0 => Verdict::Confirmed,
-                _ => Verdict::Depends,
-            },
-            if waiting == 0 {
-                format!("no client had to wait: all {n} fitted in the queue and {refused} were refused")
-            } else {
-                format!(
-                    "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
-                )
-            },
-            "超出队列的客户端会被拒绝",
-            if waiting == 0 {
-                format!("没有客户端需要等待：{n} 个全部放进了队列，被拒绝的有 {refused} 个")
-            } else {
-                format!(
-                    "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched_zh}；{sysctls_zh}（在本次运行的命名空间内读取）"
-                )
-            },
-        );
-        let phantoms: Vec<&crate::report::Row> = cl
-            .rows
-            .iter()
-            .filter(|r| r["outcome"].as_str().is_some_and(|s| s.starts_with("PHANTOM")))
-            .collect();
-        let late = phantoms.iter().filter(|r| r["accepted_ms"].is_number()).count();
-        let settings = report.table("phantoms").map(phantom_settings).unwrap_or_default();
-        let settings_zh = report
-            .table("phantoms")
-            .map(phantom_settings_zh)
-            .unwrap_or_default();
-        let variant_phantoms = report
-            .table("phantoms")
-            .is_some_and(|t| phantom_cells(t).iter().any(|c| c.2 > 0));
-        report.finding_zh(
-            "A client whose connect() succeeded is in the server's accept queue",
-            if phantoms.is_empty() && !variant_phantoms {
-                Verdict::Depends
-            } else {
-                Verdict::Refuted
-            },
-            if phantoms.is_empty() {
-                format!("in the main run no client was a phantom. {settings}")
-            } else {
-                format!(
-                    "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free place, the rest not within the {DRAIN_MS} ms the server kept accepting. {settings}",
-                    phantoms.len()
-                )
-            },
-            "connect() 成功的客户端一定在服务器的 accept 队列里",
-            if phantoms.is_empty() {
-                format!("主实验中没有幽灵连接。{settings_zh}")
-            } else {
-                format!(
-                    "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
-                    phantoms.len()
-                )
-            },
-        );
+        finding_belief(report, b, n, &l, &ct);
+        finding_refused(report, n, &cl);
+        finding_phantoms(report, &cl);
     }
     if let Some(sw) = report.table("sweep").cloned() {
-        let mut holds = true;
-        let mut parts = Vec::new();
-        for r in &sw.rows {
-            let (q, c, lim) = (
-                r["queue_max"].as_i64(),
-                r["connected"].as_i64(),
-                r["limit"].as_i64(),
-            );
-            let (Some(q), Some(c), Some(lim)) = (q, c, lim) else {
-                continue;
-            };
-            let clients = c + r["pending"].as_i64().unwrap_or(0);
-            let expect = (lim + 1).min(clients);
-            holds &= q == expect && c == expect;
-            parts.push(format!("B={} → {c}", r["backlog"]));
-        }
-        report.finding_zh(
-            "The accept queue holds backlog + 1 connections (up to the number of clients)",
-            if holds && !parts.is_empty() {
-                Verdict::Confirmed
-            } else {
-                Verdict::Refuted
-            },
-            format!(
-                "connected on the first SYN with nobody accepting: {}",
-                parts.join(", ")
-            ),
-            "accept 队列能容纳 backlog + 1 个连接（不超过客户端数）",
-            format!("无人 accept 时第一个 SYN 就连上的数量：{}", parts.join("，")),
-        );
+        finding_sweep(report, &sw);
     }
     if let Some(st) = report.table("listen_stores").cloned() {
-        let get = |call: &str| {
-            num(&st, "call", call, "limit")
-                .map(|v| v.to_string())
-                .unwrap_or("-".into())
-        };
-        let (neg, zero, clamp) = (
-            get("listen(-1) (C and Rust pass it through)"),
-            get("listen(0)"),
-            get("listen(128)"),
-        );
-        report.finding_zh(
-            "listen() stores the number it is given",
-            if clamp == "4" || neg != "-1" { Verdict::Refuted } else { Verdict::Depends },
-            format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn); listen(128) with somaxconn 4 stored {clamp}"),
-            "listen() 原样存下传给它的数",
-            format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（即 somaxconn）；somaxconn 为 4 时 listen(128) 存下 {clamp}"),
-        );
+        finding_stores(report, &st);
     }
+}
+
+/// The learner's belief about listen(B), judged by the accept queue's peak.
+fn finding_belief(report: &mut Report, b: i32, n: i64, l: &Table, ct: &Table) {
+    let qmax = num(l, "what", "accept-queue length, max (ss Recv-Q)", "window").unwrap_or(-1);
+    let limit = num(l, "what", "accept-queue limit (ss Send-Q)", "window").unwrap_or(-1);
+    let conn = num(l, "what", "clients whose connect() had completed", "window").unwrap_or(-1);
+    let over = num(ct, "counter", "TcpExtListenOverflows", "window")
+        .map(|v| v.to_string())
+        .unwrap_or("-".into());
+    let all_fit = qmax >= n;
+    let verdict = if all_fit {
+        Verdict::Depends
+    } else if qmax == limit + 1 {
+        Verdict::Refuted
+    } else if qmax == limit {
+        Verdict::Confirmed
+    } else {
+        Verdict::Depends
+    };
+    let (why, why_zh) = if all_fit {
+        (
+            format!("all {n} clients fitted; run with more clients than the backlog + 1 to see the limit"),
+            format!("{n} 个客户端全部放得下；客户端数要多于 backlog + 1 才能看到上限"),
+        )
+    } else {
+        (
+            "the queue is full only when it holds more than the limit, so it takes limit + 1".to_string(),
+            "队列只有在超过上限时才算满，所以能放上限 + 1 个".to_string(),
+        )
+    };
+    report.finding_zh(
+        &format!("listen({b}) means at most {b} waiting connection(s)"),
+        verdict,
+        format!(
+            "with {n} clients and no accept(), the kernel stored a limit of {limit} (Send-Q); the accept queue held up to {qmax} (Recv-Q) and {conn} clients connected within the window: {why}; ListenOverflows +{over}"
+        ),
+        &format!("listen({b}) 表示最多 {b} 个等待中的连接"),
+        format!(
+            "{n} 个客户端、不调用 accept() 时，内核存下的上限是 {limit}（Send-Q）；accept 队列里最多有 {qmax} 个（Recv-Q），窗口内有 {conn} 个客户端连上：{why_zh}；ListenOverflows 增加 {over}"
+        ),
+    );
+}
+
+/// Were the clients beyond the queue refused, or left waiting and retrying?
+fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
+    let waiting = cl
+        .rows
+        .iter()
+        .filter(|r| r["window_end"] == "waiting (SYN-SENT)")
+        .count();
+    let refused = cl
+        .rows
+        .iter()
+        .filter(|r| r["window_end"] == "ECONNREFUSED")
+        .count();
+    let sched = report.table("retries").map(|r| {
+        r.rows
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} ms (gap {} ms)",
+                    crate::render::cell_text(x.get("first_ms")),
+                    crate::render::cell_text(x.get("gap_ms"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let sched = sched
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none seen".into());
+    let sched_zh = sched.replace("gap", "间隔").replace(" ms", " 毫秒");
+    let sysctls = report
+        .table("retries")
+        .and_then(|r| r.notes.first().cloned())
+        .unwrap_or_default();
+    let sysctls_zh = sysctls
+        .split(" (read")
+        .next()
+        .unwrap_or_default()
+        .replace(", ", "，");
+    report.finding_zh(
+        "Clients beyond the queue are refused",
+        match (waiting, refused) {
+            (w, 0) if w > 0 => Verdict::Refuted,
+            (_, r) if r > 0 => Verdict::Confirmed,
+            _ => Verdict::Depends,
+        },
+        if waiting == 0 {
+            format!("no client had to wait: all {n} fitted in the queue and {refused} were refused")
+        } else {
+            format!(
+                "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
+            )
+        },
+        "超出队列的客户端会被拒绝",
+        if waiting == 0 {
+            format!("没有客户端需要等待：{n} 个全部放进了队列，被拒绝的有 {refused} 个")
+        } else {
+            format!(
+                "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched_zh}；{sysctls_zh}（在本次运行的命名空间内读取）"
+            )
+        },
+    );
+}
+
+/// Clients that believed they were connected while the server had nothing.
+fn finding_phantoms(report: &mut Report, cl: &Table) {
+    let phantoms: Vec<&crate::report::Row> = cl
+        .rows
+        .iter()
+        .filter(|r| r["outcome"].as_str().is_some_and(|s| s.starts_with("PHANTOM")))
+        .collect();
+    let late = phantoms.iter().filter(|r| r["accepted_ms"].is_number()).count();
+    let settings = report.table("phantoms").map(phantom_settings).unwrap_or_default();
+    let settings_zh = report
+        .table("phantoms")
+        .map(phantom_settings_zh)
+        .unwrap_or_default();
+    let variant_phantoms = report
+        .table("phantoms")
+        .is_some_and(|t| phantom_cells(t).iter().any(|c| c.2 > 0));
+    report.finding_zh(
+        "A client whose connect() succeeded is in the server's accept queue",
+        if phantoms.is_empty() && !variant_phantoms {
+            Verdict::Depends
+        } else {
+            Verdict::Refuted
+        },
+        if phantoms.is_empty() {
+            format!("in the main run no client was a phantom. {settings}")
+        } else {
+            format!(
+                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free place, the rest not within the {DRAIN_MS} ms the server kept accepting. {settings}",
+                phantoms.len()
+            )
+        },
+        "connect() 成功的客户端一定在服务器的 accept 队列里",
+        if phantoms.is_empty() {
+            format!("主实验中没有幽灵连接。{settings_zh}")
+        } else {
+            format!(
+                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
+                phantoms.len()
+            )
+        },
+    );
+}
+
+/// The backlog + 1 rule across the sweep.
+fn finding_sweep(report: &mut Report, sw: &Table) {
+    let mut holds = true;
+    let mut parts = Vec::new();
+    for r in &sw.rows {
+        let (q, c, lim) = (
+            r["queue_max"].as_i64(),
+            r["connected"].as_i64(),
+            r["limit"].as_i64(),
+        );
+        let (Some(q), Some(c), Some(lim)) = (q, c, lim) else {
+            continue;
+        };
+        let clients = c + r["pending"].as_i64().unwrap_or(0);
+        let expect = (lim + 1).min(clients);
+        holds &= q == expect && c == expect;
+        parts.push(format!("B={} → {c}", r["backlog"]));
+    }
+    report.finding_zh(
+        "The accept queue holds backlog + 1 connections (up to the number of clients)",
+        if holds && !parts.is_empty() {
+            Verdict::Confirmed
+        } else {
+            Verdict::Refuted
+        },
+        format!(
+            "connected on the first SYN with nobody accepting: {}",
+            parts.join(", ")
+        ),
+        "accept 队列能容纳 backlog + 1 个连接（不超过客户端数）",
+        format!("无人 accept 时第一个 SYN 就连上的数量：{}", parts.join("，")),
+    );
+}
+
+/// What listen() stores for 0, -1 and a clamped value.
+fn finding_stores(report: &mut Report, st: &Table) {
+    let get = |call: &str| {
+        num(st, "call", call, "limit")
+            .map(|v| v.to_string())
+            .unwrap_or("-".into())
+    };
+    let (neg, zero, clamp) = (
+        get("listen(-1) (C and Rust pass it through)"),
+        get("listen(0)"),
+        get("listen(128)"),
+    );
+    report.finding_zh(
+        "listen() stores the number it is given",
+        if clamp == "4" || neg != "-1" { Verdict::Refuted } else { Verdict::Depends },
+        format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn); listen(128) with somaxconn 4 stored {clamp}"),
+        "listen() 原样存下传给它的数",
+        format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（即 somaxconn）；somaxconn 为 4 时 listen(128) 存下 {clamp}"),
+    );
 }
 
 fn phantom_cells(t: &Table) -> Vec<(i64, i64, i64, i64, i64)> {
