@@ -1132,6 +1132,10 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     for _ in 0..VARIANT_CLIENTS {
         socks.push(connect::start_connect(loopback(port))?.0);
     }
+    // Loopback handshakes finish within microseconds; wait a little so that the
+    // first-SYN winners are all counted as such, then take one from the queue.
+    std::thread::sleep(Duration::from_millis(20));
+    connect::poll(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
     let mut first = socks.iter().map(|_| None::<bool>).collect::<Vec<_>>();
     let first_poll = connect::poll(
         &socks
