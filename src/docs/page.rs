@@ -75,6 +75,9 @@ pub fn localized(t: &Table, lang: Lang) -> Table {
                 c.header = h.clone();
             }
         }
+        t.notes = (0..t.notes.len())
+            .map(|i| crate::report::note_in_zh(&t.notes, &t.notes_zh, i).to_string())
+            .collect();
     }
     t
 }
@@ -97,7 +100,11 @@ fn tables(r: &Report, lang: Lang) -> String {
             lang.pick("_This run produced no tables._", "_这次运行没有产生表格。_")
         );
     }
-    for n in &r.notes {
+    for (i, n) in r.notes.iter().enumerate() {
+        let n = match lang {
+            Lang::Zh => crate::report::note_in_zh(&r.notes, &r.notes_zh, i),
+            Lang::En => n,
+        };
         let _ = writeln!(out, "> {}{}\n", lang.pick("Note: ", "说明："), prose(n));
     }
     out
