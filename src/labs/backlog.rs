@@ -124,8 +124,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     let mut report = super::report_for(&LAB);
     let settings = Settings::from_args(args);
     if args.backlog.len() > 1 {
-        let sweep = sweep_table(ctx, &args.backlog, args.clients, &settings, &mut report.notes)?;
+        let mut notes = Vec::new();
+        let sweep = sweep_table(ctx, &args.backlog, args.clients, &settings, &mut notes)?;
         report.tables.push(sweep);
+        for (en, zh) in notes {
+            report.note_zh(en, zh);
+        }
         findings(&mut report, args);
         return Ok(report);
     }
@@ -163,12 +167,14 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     let (main, isolated) = main;
     let main = main.context("the main experiment")?;
     if !isolated {
-        report.notes.push(
-            "the experiment shared a network namespace with other sockets: counter deltas may include their traffic"
-                .into(),
+        report.note_zh(
+            "the experiment shared a network namespace with other sockets: counter deltas may include their traffic",
+            "本实验与其他套接字共用了一个网络命名空间：计数器的增加量可能包含它们的流量",
         );
     }
-    report.notes.extend(main.notes.iter().cloned());
+    for (en, zh) in &main.notes {
+        report.note_zh(en.as_str(), zh.as_str());
+    }
     report.tables.push(clients_table(&main));
     report.tables.push(listener_table(&main));
     report.tables.push(counters_table(&main, isolated));
@@ -214,20 +220,32 @@ impl Settings {
     }
 
     /// Writes every setting here (refused unless this thread has its own namespace).
-    fn apply(&self, ctx: &Ctx) -> std::result::Result<(), String> {
+    fn apply(&self, ctx: &Ctx) -> std::result::Result<(), NotSet> {
         for (name, value) in self.pairs() {
             if !ctx.can_set_sysctls {
-                return Err(format!("{name}={value} not set: {}", ctx.sandbox_note));
+                return Err(NotSet {
+                    en: format!("{name}={value} not set: {}", ctx.sandbox_note),
+                    zh: format!("{name}={value} 未设置：{}", ctx.sandbox_note),
+                });
             }
             sysctl_ns::write_here(name, &value).map_err(|e| {
-                format!(
-                    "{name}={value} not set: {} (only a private namespace of this run is ever changed)",
-                    sys::errno_name(&e)
-                )
+                let errno = sys::errno_name(&e);
+                NotSet {
+                    en: format!(
+                        "{name}={value} not set: {errno} (only a private namespace of this run is ever changed)"
+                    ),
+                    zh: format!("{name}={value} 未设置：{errno}（本程序只会修改本次运行自己的私有命名空间）"),
+                }
             })?;
         }
         Ok(())
     }
+}
+
+/// Why a setting could not be written, in English (also used in table cells) and Chinese.
+struct NotSet {
+    en: String,
+    zh: String,
 }
 
 // ---- the main experiment ----
@@ -302,7 +320,8 @@ struct Main {
     drain_view: ListenerView,
     counters: [BTreeMap<String, i64>; 3],
     syn_sysctls: (String, String),
-    notes: Vec<String>,
+    /// Report notes, (English, Chinese).
+    notes: Vec<(String, String)>,
     elapsed_ms: f64,
 }
 
@@ -316,7 +335,7 @@ impl Clock {
 fn main_experiment(ctx: &Ctx, backlog: i32, args: &Args, settings: &Settings) -> Result<Main> {
     let mut notes = Vec::new();
     if let Err(e) = settings.apply(ctx) {
-        notes.push(e);
+        notes.push((e.en, e.zh));
     }
     let (l, port) = listener(backlog)?;
     let before = proc::net_counters().context("read counters")?;
@@ -679,13 +698,25 @@ fn clients_table(m: &Main) -> Table {
             "outcome" => outcome_word(c, m.window_ms),
         });
     }
-    t.note(format!(
-        "all {} connects were started within {:.1} ms; after the window the server accepted for up to {DRAIN_MS} ms and each connected client sent one line",
-        m.clients.len(),
-        m.clients.last().map(|c| c.started_ms).unwrap_or(0.0)
-    ));
-    t.note("\"server had it?\" is read from the kernel's socket table (sock_diag) the moment the client's connect() completed");
-    t.note("PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow=0)");
+    let started_within = m.clients.last().map(|c| c.started_ms).unwrap_or(0.0);
+    t.note_zh(
+        format!(
+            "all {} connects were started within {started_within:.1} ms; after the window the server accepted for up to {DRAIN_MS} ms and each connected client sent one line",
+            m.clients.len(),
+        ),
+        format!(
+            "全部 {} 个 connect 在 {started_within:.1} 毫秒内发起；观察窗口之后，服务器最多 accept {DRAIN_MS} 毫秒，每个连上的客户端发送一行",
+            m.clients.len(),
+        ),
+    );
+    t.note_zh(
+        "\"server had it?\" is read from the kernel's socket table (sock_diag) the moment the client's connect() completed",
+        "“服务器有这个连接吗？”是在客户端 connect() 完成的那一刻，从内核的套接字表（sock_diag）读出来的",
+    );
+    t.note_zh(
+        "PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow=0)",
+        "PHANTOM（幽灵连接）：客户端的 connect() 成功了，但服务器内核因为 accept 队列已满而丢掉了它的最后一个 ACK（tcp_abort_on_overflow=0）",
+    );
     t
 }
 
@@ -759,8 +790,14 @@ fn counters_table(m: &Main, own_namespace: bool) -> Table {
         };
         t.push(row! { "counter" => name, "window" => d(a, b), "after" => d(b, c) });
     }
-    t.note("ListenOverflows: a SYN or a final ACK found the accept queue full; ListenDrops counts every SYN the listener dropped");
-    t.note("TCPReqQFullDoCookies / SyncookiesSent: SYN-ACKs sent as SYN cookies; TCPReqQFullDrop: SYNs dropped because the SYN queue was full and cookies were off");
+    t.note_zh(
+        "ListenOverflows: a SYN or a final ACK found the accept queue full; ListenDrops counts every SYN the listener dropped",
+        "ListenOverflows：某个 SYN 或最后的 ACK 遇到 accept 队列已满；ListenDrops 统计监听套接字丢弃的每一个 SYN",
+    );
+    t.note_zh(
+        "TCPReqQFullDoCookies / SyncookiesSent: SYN-ACKs sent as SYN cookies; TCPReqQFullDrop: SYNs dropped because the SYN queue was full and cookies were off",
+        "TCPReqQFullDoCookies / SyncookiesSent：以 SYN cookie 形式发出的 SYN-ACK；TCPReqQFullDrop：因 SYN 队列已满且未开启 cookie 而丢弃的 SYN",
+    );
     t
 }
 
@@ -795,13 +832,23 @@ fn retries_table(m: &Main) -> Table {
             "last_ms" => r.last_ms, "gap_ms" => r.gap_ms, "rto_ms" => r.rto_ms,
         });
     }
-    t.note(format!(
-        "net.ipv4.tcp_syn_retries = {}, net.ipv4.tcp_syn_linear_timeouts = {} (read inside the run's namespace)",
-        m.syn_sysctls.0, m.syn_sysctls.1
-    ));
-    t.note(format!(
-        "sampled every {POLL_MS} ms; a retry that at once completed the connection is stamped with the arrival of its SYN-ACK (TCP_INFO last_ack_recv)"
-    ));
+    let (retries, linear) = &m.syn_sysctls;
+    t.note_zh(
+        format!(
+            "net.ipv4.tcp_syn_retries = {retries}, net.ipv4.tcp_syn_linear_timeouts = {linear} (read inside the run's namespace)"
+        ),
+        format!(
+            "net.ipv4.tcp_syn_retries = {retries}，net.ipv4.tcp_syn_linear_timeouts = {linear}（在本次运行的命名空间内读取）"
+        ),
+    );
+    t.note_zh(
+        format!(
+            "sampled every {POLL_MS} ms; a retry that at once completed the connection is stamped with the arrival of its SYN-ACK (TCP_INFO last_ack_recv)"
+        ),
+        format!(
+            "每 {POLL_MS} 毫秒采样一次；一次重传若立刻完成了连接，就以它的 SYN-ACK 到达时刻为准（TCP_INFO last_ack_recv）"
+        ),
+    );
     t
 }
 
@@ -925,7 +972,7 @@ fn sweep_table(
     backlogs: &[i32],
     clients: usize,
     settings: &Settings,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<(String, String)>,
 ) -> Result<Table> {
     let mut t = Table::new(
         "sweep",
@@ -955,7 +1002,7 @@ fn sweep_table(
     let results = each_isolated(ctx, backlogs, |&b| {
         settings
             .apply(ctx)
-            .map_err(|e| anyhow::anyhow!(e))
+            .map_err(|e| anyhow::anyhow!(e.en))
             .and_then(|_| first_syn(b, clients))
     });
     let mut all_isolated = true;
@@ -968,15 +1015,25 @@ fn sweep_table(
             "overflows" => if isolated { r.overflows } else { None },
         });
     }
-    t.note(format!(
-        "each value ran {SWEEP_WINDOW_MS} ms{}: on loopback a first SYN is answered or dropped within a millisecond and the first retry comes only after about 1 s, so \"connected\" means connected on the first SYN",
-        if all_isolated { " in its own namespace" } else { "" }
-    ));
+    let (own, own_zh) = if all_isolated {
+        (" in its own namespace", "（各在自己的命名空间里）")
+    } else {
+        ("", "")
+    };
+    t.note_zh(
+        format!(
+            "each value ran {SWEEP_WINDOW_MS} ms{own}: on loopback a first SYN is answered or dropped within a millisecond and the first retry comes only after about 1 s, so \"connected\" means connected on the first SYN"
+        ),
+        format!(
+            "每个值运行 {SWEEP_WINDOW_MS} 毫秒{own_zh}：在回环接口上，第一个 SYN 在一毫秒内就被应答或丢弃，而第一次重传要约 1 秒后才来，所以“已连接”指凭第一个 SYN 就连上了"
+        ),
+    );
     if !all_isolated {
-        notes.push(
+        notes.push((
             "the sweep ran without a namespace per value: ListenOverflows is left out (it would mix values)"
                 .into(),
-        );
+            "扫描没有为每个值各建一个命名空间：因此不列 ListenOverflows（否则各值的计数会混在一起）".into(),
+        ));
     }
     Ok(t)
 }
@@ -1015,7 +1072,7 @@ fn stores_table(ctx: &Ctx) -> Result<Table> {
                 ..Settings::default()
             };
             if let Err(e) = s.apply(ctx) {
-                return Ok(Err(e));
+                return Ok(Err(e.en));
             }
             let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
             Ok(Ok((smc, first_syn(b, 20)?)))
@@ -1033,8 +1090,14 @@ fn stores_table(ctx: &Ctx) -> Result<Table> {
         Ok(limit) => t.push(row! { "call" => PY_CALL, "somaxconn" => smc, "limit" => limit, "connected" => None::<usize> }),
         Err(why) => t.push(row! { "call" => PY_CALL, "somaxconn" => format!("not measured: {why:#}"), "limit" => None::<u32>, "connected" => None::<usize> }),
     }
-    t.note("the kernel keeps min(backlog, somaxconn), comparing as unsigned, so -1 becomes somaxconn (listen(2))");
-    t.note("Python's socket.listen(-1) stores 0, not somaxconn: CPython turns a negative backlog into 0 before calling listen(2)");
+    t.note_zh(
+        "the kernel keeps min(backlog, somaxconn), comparing as unsigned, so -1 becomes somaxconn (listen(2))",
+        "内核保存 min(backlog, somaxconn)，按无符号数比较，所以 -1 变成 somaxconn（listen(2)）",
+    );
+    t.note_zh(
+        "Python's socket.listen(-1) stores 0, not somaxconn: CPython turns a negative backlog into 0 before calling listen(2)",
+        "Python 的 socket.listen(-1) 存下的是 0 而不是 somaxconn：CPython 在调用 listen(2) 之前把负的 backlog 改成了 0",
+    );
     Ok(t)
 }
 
@@ -1123,7 +1186,7 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
         somaxconn: None,
     };
     if let Err(e) = s.apply(ctx) {
-        return Ok(Err(e));
+        return Ok(Err(e.en));
     }
     let (l, port) = listener(1)?;
     let before = proc::net_counters()?;
@@ -1266,8 +1329,14 @@ fn batch_table(ctx: &Ctx) -> Result<Table> {
             Err(why) => t.push(row! { "syncookies" => c, "abort" => a, "counters" => why }),
         }
     }
-    t.note("a retried SYN that finds room in the accept queue is answered; when several arrive at once they are all answered, and the final ACKs that no longer fit are dropped (or reset with tcp_abort_on_overflow=1)");
-    t.note("tcp_abort_on_overflow only resets connections the server kept a SYN-RECV entry for; one made with a SYN cookie is dropped silently");
+    t.note_zh(
+        "a retried SYN that finds room in the accept queue is answered; when several arrive at once they are all answered, and the final ACKs that no longer fit are dropped (or reset with tcp_abort_on_overflow=1)",
+        "重传的 SYN 若发现 accept 队列有空位就会得到应答；若几个同时到达，它们都会得到应答，而放不下的最后 ACK 会被丢弃（tcp_abort_on_overflow=1 时则被重置）",
+    );
+    t.note_zh(
+        "tcp_abort_on_overflow only resets connections the server kept a SYN-RECV entry for; one made with a SYN cookie is dropped silently",
+        "tcp_abort_on_overflow 只重置服务器为之保留了 SYN-RECV 条目的连接；用 SYN cookie 建立的连接会被悄悄丢弃",
+    );
     Ok(t)
 }
 

@@ -324,11 +324,18 @@ fn requests_table(srv: &server::LocalServer, root: &Path) -> Table {
         };
         t.push(row);
     }
-    t.note(
+    t.note_zh(
         "menus are built in memory and written; files go out with sendfile(2) unless lines need a second '.'",
+        "菜单在内存里拼好再写出；文件用 sendfile(2) 发送，除非有些行需要补一个 '.'",
     );
-    t.note("the item type is decided by the server from the file (extension, else its first KiB), never by the client");
-    t.note("the last row is a second server started with --no-sendfile: the same bytes, read and written by the program");
+    t.note_zh(
+        "the item type is decided by the server from the file (extension, else its first KiB), never by the client",
+        "条目类型由服务器根据文件决定（看扩展名，没有则看文件的前 1 KiB），从不由客户端决定",
+    );
+    t.note_zh(
+        "the last row is a second server started with --no-sendfile: the same bytes, read and written by the program",
+        "最后一行来自第二个以 --no-sendfile 启动的服务器：同样的字节，由程序自己读出再写出",
+    );
     t
 }
 
@@ -405,8 +412,14 @@ fn escapes_table(srv: &server::LocalServer) -> Table {
             "reason" => log.map(|l| l.outcome), "leaked" => leaked,
         });
     }
-    t.note("selectors are never percent-decoded: '%2e%2e' is a name like any other, and no file has it");
-    t.note("a path is resolved (symlinks followed) and must stay under the root; the file is then opened with openat2(RESOLVE_BENEATH)");
+    t.note_zh(
+        "selectors are never percent-decoded: '%2e%2e' is a name like any other, and no file has it",
+        "选择符从不做百分号解码：'%2e%2e' 和别的名字一样只是个名字，而没有文件叫这个名字",
+    );
+    t.note_zh(
+        "a path is resolved (symlinks followed) and must stay under the root; the file is then opened with openat2(RESOLVE_BENEATH)",
+        "路径先被解析（跟随符号链接），且必须留在根目录之下；然后用 openat2(RESOLVE_BENEATH) 打开文件",
+    );
     t
 }
 

@@ -130,7 +130,9 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
         if let Some(h) = keepalive {
             let (t, note) = join(h)?;
             tables.push(t);
-            report.notes.extend(note);
+            if let Some((en, zh)) = note {
+                report.note_zh(en, zh);
+            }
         }
         Ok(tables)
     })?;
@@ -239,15 +241,25 @@ fn catalogue_table(want: &dyn Fn(&str) -> bool) -> Table {
             "kind" => o.kind.name(), "doc" => o.doc,
         });
     }
-    t.note(format!(
-        "two levels: SOL_SOCKET = {} for the socket layer, and the TCP layer, whose two names are one number: \
-         SOL_TCP = IPPROTO_TCP = {} (socket(7), tcp(7))",
-        libc::SOL_SOCKET,
-        libc::SOL_TCP
-    ));
-    t.note(
+    t.note_zh(
+        format!(
+            "two levels: SOL_SOCKET = {} for the socket layer, and the TCP layer, whose two names are one number: \
+             SOL_TCP = IPPROTO_TCP = {} (socket(7), tcp(7))",
+            libc::SOL_SOCKET,
+            libc::SOL_TCP
+        ),
+        format!(
+            "两个层级：套接字层用 SOL_SOCKET = {}；TCP 层有两个名字，却是同一个数：\
+             SOL_TCP = IPPROTO_TCP = {}（socket(7)、tcp(7)）",
+            libc::SOL_SOCKET,
+            libc::SOL_TCP
+        ),
+    );
+    t.note_zh(
         "kinds: flag = an int used as yes/no; int and bytes = an int kept as a number; linger = struct linger \
          {l_onoff, l_linger}; timeval = struct timeval, 0 meaning no timeout",
+        "类型：flag = 当作是/否使用的 int；int 和 bytes = 按数值保存的 int；linger = struct linger \
+         {l_onoff, l_linger}；timeval = struct timeval，0 表示不超时",
     );
     t
 }
@@ -308,14 +320,21 @@ fn defaults_table(want: &dyn Fn(&str) -> bool) -> Result<Table> {
         .collect();
     refusals.dedup();
     if !refusals.is_empty() {
-        t.note(format!(
-            "an errno in a cell is the kernel refusing that option on that socket: a TCP-level option on a UDP \
-             socket gave {} here",
-            refusals.join(", ")
-        ));
+        t.note_zh(
+            format!(
+                "an errno in a cell is the kernel refusing that option on that socket: a TCP-level option on a UDP \
+                 socket gave {} here",
+                refusals.join(", ")
+            ),
+            format!(
+                "单元格里的 errno 表示内核拒绝在该套接字上使用该选项：这里在 UDP 套接字上设 TCP 层选项得到 {}",
+                refusals.join(", ")
+            ),
+        );
     }
-    t.note(
+    t.note_zh(
         "a timeval of 0 means a read or write may wait forever; linger {0, 0} means close() returns at once",
+        "timeval 为 0 表示读或写可以无限等待；linger {0, 0} 表示 close() 立即返回",
     );
     Ok(t)
 }
@@ -391,8 +410,14 @@ fn probe_table(want: &dyn Fn(&str) -> bool) -> Table {
         r.insert("stored".into(), Cell::from(stored));
         t.push(r);
     }
-    t.note("each cell is a fresh socket, so a failed setsockopt cannot leave an earlier value behind");
-    t.note("SO_TYPE and SO_ERROR (and SO_ACCEPTCONN) are read-only: setsockopt answers ENOPROTOOPT");
+    t.note_zh(
+        "each cell is a fresh socket, so a failed setsockopt cannot leave an earlier value behind",
+        "每个单元格都用一个新套接字，所以失败的 setsockopt 不会留下之前设的值",
+    );
+    t.note_zh(
+        "SO_TYPE and SO_ERROR (and SO_ACCEPTCONN) are read-only: setsockopt answers ENOPROTOOPT",
+        "SO_TYPE 和 SO_ERROR（以及 SO_ACCEPTCONN）是只读的：setsockopt 返回 ENOPROTOOPT",
+    );
     t
 }
 
@@ -511,15 +536,23 @@ fn buffers_table(want: &dyn Fn(&str) -> bool) -> Table {
             });
         }
         let max_text = max.map(|m| m.to_string()).unwrap_or_else(|| "unreadable".into());
-        t.note(format!(
-            "{}: stored = max(2 × min(value as unsigned, {} = {max_text}), {} = {floor} measured by setting 0)",
-            r.name, r.sysctl, r.floor_name
-        ));
+        t.note_zh(
+            format!(
+                "{}: stored = max(2 × min(value as unsigned, {} = {max_text}), {} = {floor} measured by setting 0)",
+                r.name, r.sysctl, r.floor_name
+            ),
+            format!(
+                "{}：存下的值 = max(2 × min(按无符号数看的值, {} = {max_text}), {} = {floor}，设 0 测得)",
+                r.name, r.sysctl, r.floor_name
+            ),
+        );
     }
     if !t.rows.is_empty() {
-        t.note(
+        t.note_zh(
             "socket(7): the kernel doubles the value to leave room for its own bookkeeping, and getsockopt \
              returns the doubled value; SO_SNDBUFFORCE / SO_RCVBUFFORCE (CAP_NET_ADMIN) may pass the cap",
+            "socket(7)：内核把值翻倍，为自己的簿记开销留出空间，getsockopt 返回的就是翻倍后的值；\
+             SO_SNDBUFFORCE / SO_RCVBUFFORCE（需 CAP_NET_ADMIN）可以突破上限",
         );
     }
     t
@@ -598,9 +631,18 @@ fn linger_table(ctx: &Ctx) -> Result<Table> {
             "peer_end" => r.peer_end, "left" => r.left_behind,
         });
     }
-    t.note("small buffers (SO_SNDBUF 1 and the peer's SO_RCVBUF 1, raised to the floor) so the queues fill in a few KB");
-    t.note("{1, N}: close() waits until the data and FIN are acknowledged or N seconds pass, then returns 0 either way");
-    t.note("\"our port afterwards\" is read from the socket table (sock_diag) once the peer has closed too");
+    t.note_zh(
+        "small buffers (SO_SNDBUF 1 and the peer's SO_RCVBUF 1, raised to the floor) so the queues fill in a few KB",
+        "用很小的缓冲区（SO_SNDBUF 1 和对端的 SO_RCVBUF 1，会被抬到下限），几 KB 就能填满队列",
+    );
+    t.note_zh(
+        "{1, N}: close() waits until the data and FIN are acknowledged or N seconds pass, then returns 0 either way",
+        "{1, N}：close() 一直等到数据和 FIN 被确认，或过了 N 秒，两种情况都返回 0",
+    );
+    t.note_zh(
+        "\"our port afterwards\" is read from the socket table (sock_diag) once the peer has closed too",
+        "“之后我们的端口”是在对端也关闭后，从套接字表（sock_diag）读出来的",
+    );
     Ok(t)
 }
 
@@ -723,7 +765,10 @@ fn so_error_table(ctx: &Ctx) -> Result<Table> {
     for r in rows? {
         t.push(r);
     }
-    t.note("SO_ERROR hands over the pending error and resets it to 0 (socket(7)); connect(2) says to read it once POLLOUT fires");
+    t.note_zh(
+        "SO_ERROR hands over the pending error and resets it to 0 (socket(7)); connect(2) says to read it once POLLOUT fires",
+        "SO_ERROR 交出待处理的错误并把它清为 0（socket(7)）；connect(2) 说应在 POLLOUT 触发后读它",
+    );
     Ok(t)
 }
 
@@ -785,8 +830,14 @@ fn broadcast_table(ctx: &Ctx) -> Result<Table> {
     for r in rows? {
         t.push(r);
     }
-    t.note("the receiver is bound to 0.0.0.0 on the port and never sets SO_BROADCAST");
-    t.note("127.255.255.255 is lo's broadcast address (127.0.0.1/8) inside the lab's private namespace");
+    t.note_zh(
+        "the receiver is bound to 0.0.0.0 on the port and never sets SO_BROADCAST",
+        "接收方绑定在 0.0.0.0 的该端口上，从不设置 SO_BROADCAST",
+    );
+    t.note_zh(
+        "127.255.255.255 is lo's broadcast address (127.0.0.1/8) inside the lab's private namespace",
+        "在本实验的私有命名空间里，127.255.255.255 是 lo 的广播地址（127.0.0.1/8）",
+    );
     Ok(t)
 }
 
@@ -862,8 +913,14 @@ fn oob_table(ctx: &Ctx) -> Result<Table> {
         let (r, _) = ctx.isolated(|| oob_once(inline));
         t.push(r.with_context(|| format!("SO_OOBINLINE {inline}"))?);
     }
-    t.note("a read stops at the urgent mark, so the first recv() returns only \"ab\" even though \"cd\" has arrived");
-    t.note("TCP carries one urgent byte per MSG_OOB send: the last byte of it (tcp(7), RFC 6093)");
+    t.note_zh(
+        "a read stops at the urgent mark, so the first recv() returns only \"ab\" even though \"cd\" has arrived",
+        "读操作会停在紧急标记处，所以即使“cd”已经到达，第一次 recv() 也只返回“ab”",
+    );
+    t.note_zh(
+        "TCP carries one urgent byte per MSG_OOB send: the last byte of it (tcp(7), RFC 6093)",
+        "每次 MSG_OOB 发送，TCP 只带一个紧急字节：所发数据的最后一个字节（tcp(7)、RFC 6093）",
+    );
     Ok(t)
 }
 
@@ -956,7 +1013,8 @@ fn keepalive_columns() -> Table {
 }
 
 /// The keepalive table, and a report note when the experiment was not run.
-fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<String>)> {
+/// The table, and a report note (English, Chinese) when the experiment could not run.
+fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, String)>)> {
     let mut t = keepalive_columns();
     let s = tcp()?;
     let get = |name: &str| match opts::get(&s, opt(name)) {
@@ -986,19 +1044,36 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<String>)> {
             proc::read_sysctl(&format!("net.ipv4.{n}")).unwrap_or_else(|_| "?".into())
         )
     });
-    t.note(format!("the defaults come from net.ipv4.{}", sysctls.join(", ")));
+    t.note_zh(
+        format!("the defaults come from net.ipv4.{}", sysctls.join(", ")),
+        format!("默认值来自 net.ipv4.{}", sysctls.join(", ")),
+    );
     let (i, v, c) = KEEP;
     let why_not = if !ctx.can_nest {
-        Some(format!(
-            "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
-             ({}) cannot make one: the timers above are what would apply",
-            ctx.sandbox
+        Some((
+            format!(
+                "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
+                 ({}) cannot make one: the timers above are what would apply",
+                ctx.sandbox
+            ),
+            format!(
+                "keepalive 实验需要第二个私有命名空间，让对端能够消失，而这个沙箱（{}）建不了：\
+                 上面的计时器就是会生效的值",
+                ctx.sandbox
+            ),
         ))
     } else if !asked {
-        Some(format!(
-            "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
-             budget; run `lab options --option SO_KEEPALIVE`",
-            i + v * c
+        Some((
+            format!(
+                "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
+                 budget; run `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
+            format!(
+                "keepalive 实验没有运行：它要等内核计时器约 {} 秒，超出本实验 2 秒的预算；\
+                 请运行 `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
         ))
     } else {
         None
@@ -1027,11 +1102,16 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<String>)> {
             "local" => r.local, "after_ms" => r.after_ms.round(), "probes" => r.probes, "peer" => r.peer,
         });
     }
-    t.note(
+    t.note_zh(
         "the peer lives in a second network namespace joined by a veth pair; \"vanished\" removes its address, \
          so its kernel drops our probes without a reply or a reset, as if the machine had been switched off",
+        "对端在第二个网络命名空间里，用一对 veth 相连；“消失”就是删掉它的地址，\
+         于是它的内核丢弃我们的探测包，既不回复也不发 RST，就像那台机器被关掉了一样",
     );
-    t.note("probes sent = TcpExtTCPKeepAlive in the local namespace; the local read() waits at most 5 s");
+    t.note_zh(
+        "probes sent = TcpExtTCPKeepAlive in the local namespace; the local read() waits at most 5 s",
+        "发出的探测数 = 本地命名空间里的 TcpExtTCPKeepAlive；本地 read() 最多等 5 秒",
+    );
     Ok((t, None))
 }
 

@@ -69,33 +69,56 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     matrix_notes(&mut matrix, &ping_range, &sctp_before, &sctp_after);
     report.tables.push(matrix);
     ctx.progress("ICMP datagram sockets and net.ipv4.ping_group_range");
-    if let Some(t) = ping_table(ctx, &ping_range, &mut report.notes) {
+    if let Some(t) = ping_table(ctx, &ping_range, &mut report) {
         report.tables.push(t);
     }
-    report.tables.push(protocols_table(&mut report.notes));
-    report.notes.extend(passes.notes());
+    let protocols = protocols_table(&mut report);
+    report.tables.push(protocols);
+    for (en, zh) in passes.notes() {
+        report.note_zh(en, zh);
+    }
     findings(&mut report);
     Ok(report)
 }
 
 fn matrix_notes(matrix: &mut Table, ping_range: &str, sctp_before: &SctpState, sctp_after: &SctpState) {
-    matrix.note(
+    matrix.note_zh(
         "read back: SO_DOMAIN SO_TYPE SO_PROTOCOL from getsockopt, numbers in brackets; \"-\": socket() failed, nothing to read",
+        "读回：用 getsockopt 读出的 SO_DOMAIN SO_TYPE SO_PROTOCOL，括号里是数值；“-”：socket() 失败，没有可读的",
     );
-    matrix.note(format!(
-        "{PING_RANGE} = {ping_range}: only groups in this range may open ICMP datagram sockets \
-         (SOCK_DGRAM + IPPROTO_ICMP/ICMPV6); \"1 0\" (the default of a new network namespace) lets no one, not even root"
-    ));
-    matrix.note(format!(
-        "IPPROTO_SCTP: SCTP registered with the kernel before the matrix: {}, after: {}; module loading {}",
-        yes_no(sctp_before.registered),
-        yes_no(sctp_after.registered),
-        if sctp_before.modules {
-            "is possible, so socket() may have asked modprobe for net-pf-N-proto-132"
-        } else {
-            "is not built into this kernel (no /proc/modules), so socket() could not load SCTP"
-        }
-    ));
+    matrix.note_zh(
+        format!(
+            "{PING_RANGE} = {ping_range}: only groups in this range may open ICMP datagram sockets \
+             (SOCK_DGRAM + IPPROTO_ICMP/ICMPV6); \"1 0\" (the default of a new network namespace) lets no one, not even root"
+        ),
+        format!(
+            "{PING_RANGE} = {ping_range}：只有这个范围内的组才能打开 ICMP 数据报套接字\
+             （SOCK_DGRAM + IPPROTO_ICMP/ICMPV6）；“1 0”（新网络命名空间的默认值）谁都不允许，root 也不行"
+        ),
+    );
+    let (modules, modules_zh) = if sctp_before.modules {
+        (
+            "is possible, so socket() may have asked modprobe for net-pf-N-proto-132",
+            "可用，所以 socket() 可能已请 modprobe 加载 net-pf-N-proto-132",
+        )
+    } else {
+        (
+            "is not built into this kernel (no /proc/modules), so socket() could not load SCTP",
+            "本内核未编入此功能（没有 /proc/modules），所以 socket() 无法加载 SCTP",
+        )
+    };
+    matrix.note_zh(
+        format!(
+            "IPPROTO_SCTP: SCTP registered with the kernel before the matrix: {}, after: {}; module loading {modules}",
+            yes_no(sctp_before.registered),
+            yes_no(sctp_after.registered),
+        ),
+        format!(
+            "IPPROTO_SCTP：跑矩阵之前 SCTP 已在内核注册：{}，之后：{}；模块加载：{modules_zh}",
+            yes_no_zh(sctp_before.registered),
+            yes_no_zh(sctp_after.registered),
+        ),
+    );
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -103,6 +126,14 @@ fn yes_no(b: bool) -> &'static str {
         "yes"
     } else {
         "no"
+    }
+}
+
+fn yes_no_zh(b: bool) -> &'static str {
+    if b {
+        "是"
+    } else {
+        "否"
     }
 }
 
@@ -300,7 +331,10 @@ fn constants_table() -> Table {
         let meaning = names.iter().find(|n| n.1 == v && !n.2.is_empty()).map(|n| n.2);
         t.push(row! { "value" => v, "names" => group.join(" = "), "meaning" => meaning });
     }
-    t.note("AF_ (address family) names the kind of address, PF_ (protocol family) the protocol suite; Linux defines every PF_x as AF_x");
+    t.note_zh(
+        "AF_ (address family) names the kind of address, PF_ (protocol family) the protocol suite; Linux defines every PF_x as AF_x",
+        "AF_（地址族）指地址的种类，PF_（协议族）指协议套件；Linux 把每个 PF_x 都定义为 AF_x",
+    );
     t
 }
 
@@ -371,20 +405,44 @@ fn measure(probes: &[Probe]) -> Vec<Outcome> {
         .collect()
 }
 
+/// Why a privilege column was not measured, in English and Simplified Chinese.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Why {
+    en: String,
+    zh: String,
+}
+
+fn why(en: impl Into<String>, zh: impl Into<String>) -> Why {
+    Why {
+        en: en.into(),
+        zh: zh.into(),
+    }
+}
+
+fn not_attempted() -> Result<Vec<Outcome>, Why> {
+    Err(why("not attempted", "未尝试"))
+}
+
+fn left_out() -> Result<Vec<Outcome>, Why> {
+    Err(why("left out of this table", "本表不含这一列"))
+}
+
 /// One privilege column: measured (with a header saying as whom) or why not.
 struct Pass {
     header: String,
     header_zh: String,
     how: String,
-    results: Result<Vec<Outcome>, String>,
+    how_zh: String,
+    results: Result<Vec<Outcome>, Why>,
 }
 
 impl Pass {
-    fn not_measured(header: &str, header_zh: &str, why: String) -> Pass {
+    fn not_measured(header: &str, header_zh: &str, why: Why) -> Pass {
         Pass {
             header: header.into(),
             header_zh: header_zh.into(),
             how: String::new(),
+            how_zh: String::new(),
             results: Err(why),
         }
     }
@@ -415,12 +473,19 @@ impl Passes {
         self.columns().into_iter().find(|(_, p)| p.results.is_ok())
     }
 
-    fn notes(&self) -> Vec<String> {
+    /// One (English, Chinese) note per column: as whom it was measured, or why not.
+    fn notes(&self) -> Vec<(String, String)> {
         self.columns()
             .iter()
             .map(|(_, p)| match &p.results {
-                Ok(_) => format!("column \"{}\": {}", p.header, p.how),
-                Err(why) => format!("column \"{}\": not measured — {why}", p.header),
+                Ok(_) => (
+                    format!("column \"{}\": {}", p.header, p.how),
+                    format!("“{}”列：{}", p.header_zh, p.how_zh),
+                ),
+                Err(why) => (
+                    format!("column \"{}\": not measured — {}", p.header, why.en),
+                    format!("“{}”列：未测量——{}", p.header_zh, why.zh),
+                ),
             })
             .collect()
     }
@@ -429,12 +494,19 @@ impl Passes {
 /// What the child sends back.
 #[derive(Serialize, Deserialize)]
 struct ChildAnswer {
-    unprivileged: Option<Result<Vec<Outcome>, String>>,
-    userns: Option<Result<Vec<Outcome>, String>>,
+    unprivileged: Option<Result<Vec<Outcome>, Why>>,
+    userns: Option<Result<Vec<Outcome>, Why>>,
 }
 
 fn io_text(e: &std::io::Error) -> String {
     sys::errno_name(e)
+}
+
+fn unshare_failed(e: &std::io::Error) -> Why {
+    why(
+        format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(e)),
+        format!("unshare(CLONE_NEWUSER|CLONE_NEWNET)：{}", io_text(e)),
+    )
 }
 
 /// Runs `body` in a forked child and decodes its answer; a failure becomes the reason
@@ -443,13 +515,18 @@ fn child(body: impl FnOnce() -> ChildAnswer) -> ChildAnswer {
     let text = privilege::in_child(CHILD_TIMEOUT, || {
         serde_json::to_string(&body()).unwrap_or_else(|e| format!("encode: {e}"))
     });
-    let failed = |why: String| ChildAnswer {
+    let failed = |why: Why| ChildAnswer {
         unprivileged: Some(Err(why.clone())),
         userns: Some(Err(why)),
     };
     match text {
-        Ok(t) => serde_json::from_str(&t).unwrap_or_else(|_| failed(format!("the child answered: {t}"))),
-        Err(e) => failed(format!("the child failed: {e}")),
+        Ok(t) => serde_json::from_str(&t).unwrap_or_else(|_| {
+            failed(why(
+                format!("the child answered: {t}"),
+                format!("子进程的回答是：{t}"),
+            ))
+        }),
+        Err(e) => failed(why(format!("the child failed: {e}"), format!("子进程失败：{e}"))),
     }
 }
 
@@ -472,17 +549,23 @@ fn as_real_root(probes: &[Probe], with_userns: bool) -> Passes {
         header: "root (uid 0)".into(),
         header_zh: "root（uid 0）".into(),
         how: "this process, uid 0 in the initial user namespace (all capabilities)".into(),
+        how_zh: "本进程，初始用户命名空间里的 uid 0（拥有全部能力）".into(),
         results: Ok(measure(probes)),
     };
     let answer = child(|| {
         let unprivileged = privilege::become_user(NOBODY)
             .map(|_| measure(probes))
-            .map_err(|e| format!("dropping to uid {NOBODY}: {}", io_text(&e)));
+            .map_err(|e| {
+                why(
+                    format!("dropping to uid {NOBODY}: {}", io_text(&e)),
+                    format!("降到 uid {NOBODY}：{}", io_text(&e)),
+                )
+            });
         let userns = match &unprivileged {
-            Ok(_) if !with_userns => Err("left out of this table".into()),
+            Ok(_) if !with_userns => left_out(),
             Ok(_) => netns::unshare_user_net(NOBODY, NOBODY)
                 .map(|_| measure(probes))
-                .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(&e))),
+                .map_err(|e| unshare_failed(&e)),
             Err(e) => Err(e.clone()),
         };
         ChildAnswer {
@@ -499,7 +582,11 @@ fn as_real_root(probes: &[Probe], with_userns: bool) -> Passes {
                 "the same child after unshare(CLONE_NEWUSER|CLONE_NEWNET) mapped uid {NOBODY} to uid 0 \
                  of a new user namespace; its capabilities hold only for that namespace's network stack"
             ),
-            results: answer.userns.unwrap_or_else(|| Err("not attempted".into())),
+            how_zh: format!(
+                "同一个子进程调用 unshare(CLONE_NEWUSER|CLONE_NEWNET) 后，uid {NOBODY} 被映射为新用户命名空间的 uid 0；\
+                 它的能力只对该命名空间的网络栈有效"
+            ),
+            results: answer.userns.unwrap_or_else(not_attempted),
         },
         unprivileged: Pass {
             header: format!("uid {NOBODY}, unprivileged"),
@@ -507,7 +594,10 @@ fn as_real_root(probes: &[Probe], with_userns: bool) -> Passes {
             how: format!(
                 "a forked child that called setgroups([]), setgid({NOBODY}), setuid({NOBODY}) and so holds no capabilities"
             ),
-            results: answer.unprivileged.unwrap_or_else(|| Err("not attempted".into())),
+            how_zh: format!(
+                "fork 出的子进程调用了 setgroups([])、setgid({NOBODY})、setuid({NOBODY})，因此不持有任何能力"
+            ),
+            results: answer.unprivileged.unwrap_or_else(not_attempted),
         },
     }
 }
@@ -518,7 +608,12 @@ fn as_namespace_root(ctx: &Ctx, probes: &[Probe]) -> Passes {
         unprivileged: Some(
             privilege::drop_capabilities()
                 .map(|_| measure(probes))
-                .map_err(|e| format!("capset: {}", io_text(&e))),
+                .map_err(|e| {
+                    why(
+                        format!("capset: {}", io_text(&e)),
+                        format!("capset：{}", io_text(&e)),
+                    )
+                }),
         ),
         userns: None,
     });
@@ -526,7 +621,10 @@ fn as_namespace_root(ctx: &Ctx, probes: &[Probe]) -> Passes {
         root: Pass::not_measured(
             "root (not measured)",
             "root（未测量）",
-            format!("the lab ran as uid {outer}, which is uid 0 only inside a user namespace it made"),
+            why(
+                format!("the lab ran as uid {outer}, which is uid 0 only inside a user namespace it made"),
+                format!("本实验以 uid {outer} 运行，它只在自己创建的用户命名空间里才是 uid 0"),
+            ),
         ),
         userns: Pass {
             header: format!("uid {outer} as root of own userns"),
@@ -536,13 +634,18 @@ fn as_namespace_root(ctx: &Ctx, probes: &[Probe]) -> Passes {
                  only for that namespace's network stack",
                 ctx.sandbox
             ),
+            how_zh: format!(
+                "本进程：uid {outer} 所拥有的用户命名空间里的 uid 0（{}）；它的能力只对该命名空间的网络栈有效",
+                ctx.sandbox
+            ),
             results: Ok(measure(probes)),
         },
         unprivileged: Pass {
             header: format!("uid {outer}, no capabilities"),
             header_zh: format!("uid {outer}，无任何能力"),
             how: "a forked child of that process that dropped every capability with capset(2)".into(),
-            results: answer.unprivileged.unwrap_or_else(|| Err("not attempted".into())),
+            how_zh: "该进程 fork 出的子进程，用 capset(2) 放弃了全部能力".into(),
+            results: answer.unprivileged.unwrap_or_else(not_attempted),
         },
     }
 }
@@ -555,31 +658,36 @@ fn as_plain_user(uid: u32, probes: &[Probe], with_userns: bool) -> Passes {
             userns: Some(
                 netns::unshare_user_net(uid, gid)
                     .map(|_| measure(probes))
-                    .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNET): {}", io_text(&e))),
+                    .map_err(|e| unshare_failed(&e)),
             ),
         })
     } else {
         ChildAnswer {
             unprivileged: None,
-            userns: Some(Err("left out of this table".into())),
+            userns: Some(left_out()),
         }
     };
     Passes {
         root: Pass::not_measured(
             "root (not measured)",
             "root（未测量）",
-            format!("the lab ran as uid {uid}, not root"),
+            why(
+                format!("the lab ran as uid {uid}, not root"),
+                format!("本实验以 uid {uid} 运行，不是 root"),
+            ),
         ),
         userns: Pass {
             header: format!("uid {uid} as root of own userns"),
             header_zh: format!("uid {uid}，自建用户命名空间的 root"),
             how: "a forked child after unshare(CLONE_NEWUSER|CLONE_NEWNET)".into(),
-            results: answer.userns.unwrap_or_else(|| Err("not attempted".into())),
+            how_zh: "调用 unshare(CLONE_NEWUSER|CLONE_NEWNET) 之后的 fork 子进程".into(),
+            results: answer.userns.unwrap_or_else(not_attempted),
         },
         unprivileged: Pass {
             header: format!("uid {uid} (this process)"),
             header_zh: format!("uid {uid}（本进程）"),
             how: "this process, as it was started".into(),
+            how_zh: "本进程，保持启动时的身份".into(),
             results: Ok(measure(probes)),
         },
     }
@@ -614,7 +722,10 @@ fn defaults_table(probes: &[Probe], passes: &Passes) -> Table {
         ],
     );
     let Some((_, pass)) = passes.primary() else {
-        t.note("no privilege level could be measured");
+        t.note_zh(
+            "no privilege level could be measured",
+            "没有任何一个权限级别能测量",
+        );
         return t;
     };
     for (i, p) in probes.iter().enumerate() {
@@ -633,8 +744,14 @@ fn defaults_table(probes: &[Probe], passes: &Passes) -> Table {
             "protocol_name" => b.map(|b| protocol_name(b.domain, b.protocol)),
         });
     }
-    t.note(format!("measured as: {}", pass.header));
-    t.note("AF_NETLINK is left out here: for netlink, 0 is not \"the default\" but NETLINK_ROUTE itself (see the matrix)");
+    t.note_zh(
+        format!("measured as: {}", pass.header),
+        format!("测量身份：{}", pass.header_zh),
+    );
+    t.note_zh(
+        "AF_NETLINK is left out here: for netlink, 0 is not \"the default\" but NETLINK_ROUTE itself (see the matrix)",
+        "这里不列 AF_NETLINK：对 netlink 来说，0 不是“默认协议”，而就是 NETLINK_ROUTE 本身（见矩阵）",
+    );
     t
 }
 
@@ -761,12 +878,19 @@ const PING_RANGE: &str = "net.ipv4.ping_group_range";
 
 /// The two ICMP datagram ("ping") sockets, before and after widening ping_group_range in
 /// the lab's own network namespace; the value found is put back afterwards.
-fn ping_table(ctx: &Ctx, found: &str, notes: &mut Vec<String>) -> Option<Table> {
+/// What could not be done is noted on `report`.
+fn ping_table(ctx: &Ctx, found: &str, report: &mut Report) -> Option<Table> {
     if !ctx.can_set_sysctls {
-        notes.push(format!(
-            "the ping-socket table needs a private network namespace to change {PING_RANGE} in; here: {}",
-            ctx.sandbox_note
-        ));
+        report.note_zh(
+            format!(
+                "the ping-socket table needs a private network namespace to change {PING_RANGE} in; here: {}",
+                ctx.sandbox_note
+            ),
+            format!(
+                "ping 套接字表需要一个私有网络命名空间才能修改 {PING_RANGE}；本次：{}",
+                ctx.sandbox_note
+            ),
+        );
         return None;
     }
     let probes = [
@@ -791,11 +915,17 @@ fn ping_table(ctx: &Ctx, found: &str, notes: &mut Vec<String>) -> Option<Table> 
     let after = widened.map(|_| measure_all(ctx, &probes, false));
     let widened_read = proc::read_sysctl(PING_RANGE).unwrap_or_else(|_| "unreadable".into());
     if let Err(e) = proc::write_sysctl(PING_RANGE, found) {
-        notes.push(format!(
-            "{PING_RANGE} could not be put back to \"{found}\" ({}): inside a user namespace only mapped group ids \
-             may be written; the namespace is the lab's own and ends with the run",
-            sys::errno_name(&e)
-        ));
+        let errno = sys::errno_name(&e);
+        report.note_zh(
+            format!(
+                "{PING_RANGE} could not be put back to \"{found}\" ({errno}): inside a user namespace only mapped group ids \
+                 may be written; the namespace is the lab's own and ends with the run"
+            ),
+            format!(
+                "{PING_RANGE} 无法恢复为“{found}”（{errno}）：在用户命名空间里只能写入已映射的组 ID；\
+                 该命名空间是本实验自己的，随运行结束而消失"
+            ),
+        );
     }
     let cols: Vec<(&str, &Pass)> = before
         .columns()
@@ -838,18 +968,28 @@ fn ping_table(ctx: &Ctx, found: &str, notes: &mut Vec<String>) -> Option<Table> 
     add(&format!("{found} (as found)"), &before);
     match &after {
         Some(after) => add(&format!("{widened_read} (widened)"), after),
-        None => notes.push(format!("{PING_RANGE} could not be widened in this namespace")),
+        None => report.note_zh(
+            format!("{PING_RANGE} could not be widened in this namespace"),
+            format!("在这个命名空间里无法放宽 {PING_RANGE}"),
+        ),
     }
-    t.note("the range holds group ids (low high); the caller's group or one of its supplementary groups must fall inside it, capabilities do not matter");
+    t.note_zh(
+        "the range holds group ids (low high); the caller's group or one of its supplementary groups must fall inside it, capabilities do not matter",
+        "这个范围存的是组 ID（下限 上限）；调用者的组或它的某个附加组必须落在范围内，能力（capabilities）不起作用",
+    );
     if ctx.sandbox == "userns+netns" {
-        t.note("inside a user namespace, group ids with no mapping read back as 65534 (the overflow gid): the kernel's \"1 0\" shows as \"65534 65534\"");
+        t.note_zh(
+            "inside a user namespace, group ids with no mapping read back as 65534 (the overflow gid): the kernel's \"1 0\" shows as \"65534 65534\"",
+            "在用户命名空间里，没有映射的组 ID 读回来是 65534（溢出 gid）：内核的“1 0”显示为“65534 65534”",
+        );
     }
     Some(t)
 }
 
 // ---- table 5: /etc/protocols ----
 
-fn protocols_table(notes: &mut Vec<String>) -> Table {
+/// What could not be read is noted on `report`.
+fn protocols_table(report: &mut Report) -> Table {
     let mut t = Table::new(
         "protocols",
         "The protocols database: getprotobyname_r() and /etc/protocols",
@@ -873,10 +1013,13 @@ fn protocols_table(notes: &mut Vec<String>) -> Table {
     );
     let file = std::fs::read_to_string("/etc/protocols");
     if let Err(e) = &file {
-        notes.push(format!(
-            "/etc/protocols could not be read ({}): the database lookups fall back to whatever NSS provides",
-            sys::errno_name(e)
-        ));
+        let errno = sys::errno_name(e);
+        report.note_zh(
+            format!(
+                "/etc/protocols could not be read ({errno}): the database lookups fall back to whatever NSS provides"
+            ),
+            format!("无法读取 /etc/protocols（{errno}）：数据库查询只能依靠 NSS 提供的内容"),
+        );
     }
     let consts = [
         ("tcp", libc::IPPROTO_TCP, "IPPROTO_TCP"),
@@ -896,8 +1039,9 @@ fn protocols_table(notes: &mut Vec<String>) -> Table {
             "getprotobyname" => number, "aliases" => aliases, "line" => line,
         });
     }
-    t.note(
+    t.note_zh(
         "Python's socket.getprotobyname(\"tcp\") reads the same database; socket() itself never looks at it",
+        "Python 的 socket.getprotobyname(\"tcp\") 读的是同一个数据库；socket() 本身从不查它",
     );
     t
 }
