@@ -102,7 +102,9 @@ fn connect_error(addr: SocketAddr, e: &io::Error, timeout: Duration) -> anyhow::
         Some(libc::ENETUNREACH) => anyhow!("network unreachable (ENETUNREACH): no route to {addr}"),
         Some(libc::EHOSTUNREACH) => anyhow!("host unreachable (EHOSTUNREACH): {addr} does not answer"),
         Some(libc::ETIMEDOUT) => timed_out(addr, timeout),
-        _ if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => timed_out(addr, timeout),
+        _ if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+            timed_out(addr, timeout)
+        }
         _ => anyhow!("connect {addr}: {errno} ({e})"),
     }
 }
@@ -128,9 +130,12 @@ pub fn fetch(
     sock.set_write_timeout(Some(opts.read_timeout))
         .context("setsockopt SO_SNDTIMEO")?;
     let sent = target.request();
-    (&sock)
-        .write_all(&sent)
-        .map_err(|e| anyhow!("send the selector to {peer}: {} ({e})", crate::sys::errno_name(&e)))?;
+    (&sock).write_all(&sent).map_err(|e| {
+        anyhow!(
+            "send the selector to {peer}: {} ({e})",
+            crate::sys::errno_name(&e)
+        )
+    })?;
     let t0 = Instant::now();
     let mut ex = Exchange {
         peer: peer.to_string(),
@@ -174,7 +179,10 @@ fn read_error(peer: SocketAddr, e: &io::Error, got: u64, timeout: Duration) -> a
             timeout.as_secs_f64()
         );
     }
-    anyhow!("recv from {peer} after {got} bytes: {} ({e})", crate::sys::errno_name(e))
+    anyhow!(
+        "recv from {peer} after {got} bytes: {} ({e})",
+        crate::sys::errno_name(e)
+    )
 }
 
 fn sink_error(e: io::Error, got: u64) -> anyhow::Error {
@@ -223,7 +231,11 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(server.join().unwrap(), b"/a\r\n", "the server received selector + CRLF");
+        assert_eq!(
+            server.join().unwrap(),
+            b"/a\r\n",
+            "the server received selector + CRLF"
+        );
         assert_eq!(got.len(), 5000);
         assert_eq!(ex.total, 5000);
         assert!(ex.chunk_sizes.iter().all(|&n| n <= BOOK_CHUNK));

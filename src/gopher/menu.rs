@@ -22,9 +22,14 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub enum Line {
     Item(Item),
     /// An `i` line: text to show.
-    Info { text: String },
+    Info {
+        text: String,
+    },
     /// A line that is not a menu line, with the reason.
-    Malformed { raw: String, why: String },
+    Malformed {
+        raw: String,
+        why: String,
+    },
 }
 
 /// A menu item: what the user sees and where it leads.
@@ -117,7 +122,12 @@ pub fn parse_line(line: &[u8]) -> Line {
     }
     let port = match fields[3].trim().parse::<u16>() {
         Ok(p) => p,
-        Err(_) => return malformed(&text, &format!("port {:?} is not a number from 0 to 65535", fields[3])),
+        Err(_) => {
+            return malformed(
+                &text,
+                &format!("port {:?} is not a number from 0 to 65535", fields[3]),
+            )
+        }
     };
     Line::Item(Item {
         item_type: first,
@@ -138,7 +148,10 @@ fn malformed(raw: &str, why: &str) -> Line {
 
 /// The wire form of an item (without CR LF), the inverse of [`parse_line`].
 pub fn format_item(i: &Item) -> String {
-    let mut s = format!("{}{}\t{}\t{}\t{}", i.item_type, i.display, i.selector, i.host, i.port);
+    let mut s = format!(
+        "{}{}\t{}\t{}\t{}",
+        i.item_type, i.display, i.selector, i.host, i.port
+    );
     if let Some(p) = &i.plus {
         s.push('\t');
         s.push_str(p);
@@ -222,7 +235,10 @@ impl MenuParser {
             self.end.terminator = true;
         } else if self.overflow {
             let head = String::from_utf8_lossy(&self.buf[..self.buf.len().min(80)]).into_owned();
-            on_line(malformed(&head, &format!("line longer than {MAX_LINE} bytes, cut")));
+            on_line(malformed(
+                &head,
+                &format!("line longer than {MAX_LINE} bytes, cut"),
+            ));
         } else {
             on_line(parse_line(&self.buf));
         }
@@ -401,10 +417,16 @@ mod tests {
 
     #[test]
     fn menu_lines_of_both_real_shapes() {
-        let reply = b"iWelcome\tfake\t(NULL)\t0\r\n0About\t/about.txt\th\t70\r\n9Blob\t/b\th\t70\t+\r\n.\r\njunk";
+        let reply =
+            b"iWelcome\tfake\t(NULL)\t0\r\n0About\t/about.txt\th\t70\r\n9Blob\t/b\th\t70\t+\r\n.\r\njunk";
         let (v, end) = lines(reply, 7);
         assert_eq!(v.len(), 3);
-        assert_eq!(v[0], Line::Info { text: "Welcome".into() });
+        assert_eq!(
+            v[0],
+            Line::Info {
+                text: "Welcome".into()
+            }
+        );
         let Line::Item(i) = &v[2] else { panic!() };
         assert_eq!((i.item_type, i.port, i.plus.as_deref()), ('9', 70, Some("+")));
         assert!(end.terminator);
@@ -417,7 +439,13 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_kept_with_a_reason() {
-        for l in [&b""[..], b"0only display", b"0a\tb\tc\tport", b"0a\tb\tc\t99999", b"\tx\ty\t70"] {
+        for l in [
+            &b""[..],
+            b"0only display",
+            b"0a\tb\tc\tport",
+            b"0a\tb\tc\t99999",
+            b"\tx\ty\t70",
+        ] {
             assert!(matches!(parse_line(l), Line::Malformed { .. }), "{l:?}");
         }
         let (v, _) = lines(&vec![b'0'; MAX_LINE * 2], 4096);

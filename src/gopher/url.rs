@@ -198,7 +198,11 @@ fn parse_one(arg: &str) -> Result<Target, ParseError> {
                 t.item_type.unwrap_or('1'),
                 String::from_utf8_lossy(&t.selector),
                 host_part,
-                if path == "/" { "/".into() } else { shell_quote(path) }
+                if path == "/" {
+                    "/".into()
+                } else {
+                    shell_quote(path)
+                }
             ),
         );
         return Ok(t);
@@ -224,7 +228,10 @@ fn parse_two(host: &str, selector: &str) -> Result<Target, ParseError> {
     let bytes = selector.as_bytes();
     if let Some(bad) = bytes.iter().find(|&&b| b == b'\r' || b == b'\n') {
         return err(
-            format!("selector {selector:?} holds a {} byte, which would end the request line early", name(*bad)),
+            format!(
+                "selector {selector:?} holds a {} byte, which would end the request line early",
+                name(*bad)
+            ),
             format!("lab gopher {host} SELECTOR without line breaks"),
         );
     }
@@ -243,9 +250,8 @@ fn parse_two(host: &str, selector: &str) -> Result<Target, ParseError> {
         t.item_type = Some('1');
     }
     if selector.contains('%') {
-        t.notes.push(
-            "the selector is sent as typed: %XX is decoded only in gopher:// URLs".into(),
-        );
+        t.notes
+            .push("the selector is sent as typed: %XX is decoded only in gopher:// URLs".into());
     }
     Ok(t)
 }
@@ -260,7 +266,10 @@ fn name(b: u8) -> &'static str {
 
 /// Quotes for a POSIX shell when needed, so a hint can be pasted.
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b))
+    {
         s.into()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -271,7 +280,9 @@ fn shell_quote(s: &str) -> String {
 fn split_scheme(s: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = s.split_once("://")?;
     let ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     ok.then_some((scheme, rest))
 }
 
@@ -347,7 +358,10 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, ParseError> {
 
 fn check_host(h: &str) -> Result<(), ParseError> {
     if h.is_empty() {
-        return err("an empty host name", format!("{USAGE}, e.g. lab gopher quux.org /"));
+        return err(
+            "an empty host name",
+            format!("{USAGE}, e.g. lab gopher quux.org /"),
+        );
     }
     if let Some(c) = h
         .chars()
@@ -361,7 +375,10 @@ fn check_host(h: &str) -> Result<(), ParseError> {
         return err(format!("host {h:?} holds {c:?}"), hint);
     }
     if h.len() > 253 {
-        return err(format!("a host name of {} characters", h.len()), "a name of at most 253 characters");
+        return err(
+            format!("a host name of {} characters", h.len()),
+            "a name of at most 253 characters",
+        );
     }
     Ok(())
 }
@@ -372,7 +389,10 @@ pub fn parse_url(url: &str) -> Result<Target, ParseError> {
         return err(format!("{url:?} is not a URL"), USAGE);
     };
     if !scheme.eq_ignore_ascii_case("gopher") {
-        return err(format!("{url:?} is a {scheme}:// URL"), "gopher://HOST/TYPE/SELECTOR");
+        return err(
+            format!("{url:?} is a {scheme}:// URL"),
+            "gopher://HOST/TYPE/SELECTOR",
+        );
     }
     let (authority, path) = match slash_after_host(rest) {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -382,7 +402,10 @@ pub fn parse_url(url: &str) -> Result<Target, ParseError> {
     // A fragment never reaches the server.
     let path = path.split_once('#').map_or(path, |(p, _)| p);
     if authority.contains('@') {
-        return err(format!("{url:?} names a user"), "gopher://HOST[:PORT]/ (Gopher has no user names)");
+        return err(
+            format!("{url:?} names a user"),
+            "gopher://HOST[:PORT]/ (Gopher has no user names)",
+        );
     }
     let (host, port) = parse_hostport(authority).map_err(|e| ParseError {
         understood: format!("in {url:?}: {}", e.understood),
@@ -410,7 +433,10 @@ pub fn parse_url(url: &str) -> Result<Target, ParseError> {
     };
     if !ty.is_ascii_graphic() {
         return err(
-            format!("in {url:?} the item type {:?} is not one visible character", ty as char),
+            format!(
+                "in {url:?} the item type {:?} is not one visible character",
+                ty as char
+            ),
             "gopher://HOST/TYPE/SELECTOR with TYPE like 0 (text), 1 (menu), 9 (binary)",
         );
     }
@@ -434,9 +460,13 @@ pub fn parse_url(url: &str) -> Result<Target, ParseError> {
         }
         let q = percent_decode(q)?;
         if q.iter().any(|&b| b == b'\r' || b == b'\n') {
-            return err(format!("in {url:?} the query decodes to a CR or LF"), "a query without %0D or %0A");
+            return err(
+                format!("in {url:?} the query decodes to a CR or LF"),
+                "a query without %0D or %0A",
+            );
         }
-        t.notes.push("read ?query as the search string, as curl does".into());
+        t.notes
+            .push("read ?query as the search string, as curl does".into());
         t.search = Some(q);
     }
     Ok(t)
@@ -522,11 +552,17 @@ mod tests {
     #[test]
     fn the_learners_one_argument() {
         let t = ok(&["quux.org/"]);
-        assert_eq!((t.host.as_str(), t.port, t.item_type), ("quux.org", 70, Some('1')));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.item_type),
+            ("quux.org", 70, Some('1'))
+        );
         assert_eq!(t.request(), b"\r\n");
         assert!(t.notes[0].contains("gopherclient.py quux.org /"), "{:?}", t.notes);
         let t = ok(&["quux.org/0/about.txt"]);
-        assert_eq!((t.item_type, t.selector.as_slice()), (Some('0'), &b"/about.txt"[..]));
+        assert_eq!(
+            (t.item_type, t.selector.as_slice()),
+            (Some('0'), &b"/about.txt"[..])
+        );
     }
 
     #[test]
@@ -587,7 +623,10 @@ mod tests {
     }
 
     fn selector_bytes() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(any::<u8>().prop_filter("no line end", |b| *b != b'\r' && *b != b'\n' && *b != b'\t'), 0..40)
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no line end", |b| *b != b'\r' && *b != b'\n' && *b != b'\t'),
+            0..40,
+        )
     }
 
     proptest! {

@@ -99,7 +99,10 @@ pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
 
 fn options(args: &Args, chunk: usize) -> Result<Options> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        bail!("--timeout {} is not a number of seconds from 0 to 3600", args.timeout);
+        bail!(
+            "--timeout {} is not a number of seconds from 0 to 3600",
+            args.timeout
+        );
     }
     let t = Duration::from_secs_f64(args.timeout);
     Ok(Options {
@@ -155,14 +158,23 @@ fn fetch_command(args: &Args, g: &Global) -> Result<()> {
     let ex = ex?;
     state.finish(&mut out)?;
     if let Some(menu) = state.menu.take() {
-        let text = render_menu(&target, &menu, &ex, g.format, args.output.is_none() && io::stdout().is_terminal());
+        let text = render_menu(
+            &target,
+            &menu,
+            &ex,
+            g.format,
+            args.output.is_none() && io::stdout().is_terminal(),
+        );
         out.write_all(text.as_bytes()).or_else(ignore_broken_pipe)?;
     }
     out.flush().or_else(ignore_broken_pipe)?;
     if io::stderr().is_terminal() {
         eprintln!(
             "lab: {} bytes in {} recv calls from {} ({})",
-            ex.total, ex.chunks, ex.peer, state.kind_text()
+            ex.total,
+            ex.chunks,
+            ex.peer,
+            state.kind_text()
         );
     }
     if ex.end == End::Cap {
@@ -185,7 +197,10 @@ fn ignore_broken_pipe(e: io::Error) -> io::Result<()> {
 fn refuse_binary(target: &Target, t: Option<char>) -> String {
     format!(
         "refusing to print a binary item (type {}) to the terminal; save it: lab gopher {} -o FILE",
-        t.map_or("guessed binary".into(), |c| format!("{c}, {}", menu::type_name(c))),
+        t.map_or("guessed binary".into(), |c| format!(
+            "{c}, {}",
+            menu::type_name(c)
+        )),
         shell_words(target)
     )
 }
@@ -209,14 +224,21 @@ pub fn sniff(first: &[u8]) -> char {
     if text.contains('\0') {
         return '9';
     }
-    let complete: Vec<&str> = text.split_inclusive('\n').filter(|l| l.ends_with('\n')).take(20).collect();
+    let complete: Vec<&str> = text
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .take(20)
+        .collect();
     let menu_like = complete.iter().all(|l| {
         let l = l.trim_end_matches(['\r', '\n']);
         l == "." || matches!(menu::parse_line(l.as_bytes()), Line::Item(_) | Line::Info { .. })
     });
-    let has_item = complete
-        .iter()
-        .any(|l| matches!(menu::parse_line(l.trim_end_matches(['\r', '\n']).as_bytes()), Line::Item(_)));
+    let has_item = complete.iter().any(|l| {
+        matches!(
+            menu::parse_line(l.trim_end_matches(['\r', '\n']).as_bytes()),
+            Line::Item(_)
+        )
+    });
     if !complete.is_empty() && menu_like && has_item {
         '1'
     } else {
@@ -274,7 +296,10 @@ impl Sink {
             None => {
                 let t = self.declared.unwrap_or_else(|| sniff(chunk));
                 if self.declared.is_none() {
-                    eprintln!("lab: note: no item type given: the reply looks like type {t} ({})", menu::type_name(t));
+                    eprintln!(
+                        "lab: note: no item type given: the reply looks like type {t} ({})",
+                        menu::type_name(t)
+                    );
                 }
                 self.decided = Some(t);
                 if body_of(t) == Body::Menu {
@@ -285,7 +310,8 @@ impl Sink {
                     });
                 }
                 if body_of(t) == Body::Binary && self.to_terminal {
-                    self.refused = Some("refusing to print a binary reply to the terminal; save it with -o FILE".into());
+                    self.refused =
+                        Some("refusing to print a binary reply to the terminal; save it with -o FILE".into());
                     return Err(io::Error::other("binary to terminal"));
                 }
                 t
@@ -387,10 +413,25 @@ fn render_menu(target: &Target, m: &MenuState, ex: &Exchange, format: Format, tt
                     v => crate::render::cell_text(v),
                 }));
             }
-            let mut s = format!("{} — {} lines, {} bytes\n{g}\n", target.url(), m.lines.len(), ex.total);
+            let mut s = format!(
+                "{} — {} lines, {} bytes\n{g}\n",
+                target.url(),
+                m.lines.len(),
+                ex.total
+            );
             let e = &m.parser.end;
             if !e.terminator {
                 s.push_str("note: the menu did not end with a lone \".\" line (the server just closed)\n");
+            }
+            let plus = m
+                .lines
+                .iter()
+                .filter(|l| matches!(l, Line::Item(i) if i.plus.is_some()))
+                .count();
+            if plus > 0 {
+                s.push_str(&format!(
+                    "note: {plus} item(s) carry a Gopher+ field after the port (see --format json)\n"
+                ));
             }
             if m.dropped > 0 {
                 s.push_str(&format!("note: {} more lines not shown\n", m.dropped));
@@ -413,7 +454,14 @@ fn demo_menu(port: u16) -> Vec<u8> {
     m.extend_from_slice(item('9', "A binary file", "/blob.bin").as_bytes());
     m.extend_from_slice(item('7', "Search the notes", "/search").as_bytes());
     for i in 1..=40 {
-        m.extend_from_slice(item('0', &format!("Note {i:02}: sockets, selectors and CR LF"), &format!("/notes/{i:02}.txt")).as_bytes());
+        m.extend_from_slice(
+            item(
+                '0',
+                &format!("Note {i:02}: sockets, selectors and CR LF"),
+                &format!("/notes/{i:02}.txt"),
+            )
+            .as_bytes(),
+        );
     }
     m.extend_from_slice(b".\r\n");
     m
@@ -444,6 +492,42 @@ fn responder(l: TcpListener, n: usize) -> std::thread::JoinHandle<io::Result<Rec
             // Dropping the stream closes it: the client's recv returns 0.
         }
         Ok(got)
+    })
+}
+
+/// Serves one request (the text file for `/about.txt`, the menu otherwise) if a client comes
+/// before `stop` is set; returns what it read. Used by `lab argv` to run the book's program.
+pub(crate) fn responder_once(
+    l: TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<io::Result<Option<Vec<u8>>>> {
+    std::thread::spawn(move || {
+        let port = l.local_addr()?.port();
+        l.set_nonblocking(true)?;
+        // Bounded by `stop` (set once the client process ended) and by 10 s.
+        for _ in 0..1000 {
+            let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false)?;
+                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    let req = read_request(&mut s)?;
+                    let reply = if req.starts_with(b"/about.txt") {
+                        DEMO_TEXT.to_vec()
+                    } else {
+                        demo_menu(port)
+                    };
+                    let _ = s.write_all(&reply);
+                    return Ok(Some(req));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && stopping => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     })
 }
 
@@ -518,7 +602,9 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
         .context("the responder")?;
     let (menu, text) = (menu.context("fetch the menu")?, text.context("fetch /about.txt")?);
 
-    report.tables.push(wire_table(&[("menu", &menu), ("text", &text)], &received));
+    report
+        .tables
+        .push(wire_table(&[("menu", &menu), ("text", &text)], &received));
     let mut parser = MenuParser::new();
     let mut lines = Vec::new();
     parser.feed(&menu.raw, &mut |l| lines.push(l));
@@ -532,7 +618,14 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     filter.feed(&text.raw, &mut printed)?;
     filter.finish(&mut printed)?;
     report.tables.push(text_table(&text.raw, &printed, &filter));
-    findings(&mut report, &menu, &text, &received, parser.end.terminator, &filter);
+    findings(
+        &mut report,
+        &menu,
+        &text,
+        &received,
+        parser.end.terminator,
+        &filter,
+    );
     Ok(report)
 }
 
@@ -559,15 +652,27 @@ fn wire_table(fetches: &[(&str, &Fetched)], received: &Received) -> Table {
             t.push(row! { "fetch" => name, "step" => step, "call" => call, "bytes" => bytes, "detail" => detail });
         };
         push("connect", serde_json::Value::Null, format!("to {}", f.ex.peer));
-        push("sendall", f.ex.sent.len().into(), format!("\"{}\"", escaped(&f.ex.sent)));
+        push(
+            "sendall",
+            f.ex.sent.len().into(),
+            format!("\"{}\"", escaped(&f.ex.sent)),
+        );
         if let Some(r) = received.get(k) {
             push("(server read)", r.len().into(), format!("\"{}\"", escaped(r)));
         }
         for (i, n) in f.ex.chunk_sizes.iter().enumerate() {
             push("recv(2048)", (*n).into(), format!("chunk {}", i + 1));
         }
-        push("recv(2048)", 0.into(), "returned 0: the server closed, the loop ends".into());
-        push("total", f.ex.total.into(), format!("in {} recv calls that returned data", f.ex.chunks));
+        push(
+            "recv(2048)",
+            0.into(),
+            "returned 0: the server closed, the loop ends".into(),
+        );
+        push(
+            "total",
+            f.ex.total.into(),
+            format!("in {} recv calls that returned data", f.ex.chunks),
+        );
     }
     t.note("\"(server read)\" is what the responder thread read from its socket: the proof of what went on the wire");
     t
@@ -588,7 +693,13 @@ fn text_table(raw: &[u8], printed: &[u8], f: &TextFilter) -> Table {
     )
     .zh(
         "文本条目：书中程序打印的与 lab gopher 打印的",
-        &["程序", "字节数", "以单独的 \".\" 行结尾", "以 \"..\" 开头的行", "最后几个字节"],
+        &[
+            "程序",
+            "字节数",
+            "以单独的 \".\" 行结尾",
+            "以 \"..\" 开头的行",
+            "最后几个字节",
+        ],
     );
     let count_dots = |b: &[u8]| b.split(|&c| c == b'\n').filter(|l| l.starts_with(b"..")).count();
     t.push(row! {
@@ -618,7 +729,11 @@ fn findings(
     let (s0, s1) = (escaped(&menu.ex.sent), escaped(&text.ex.sent));
     report.finding_zh(
         "The client sends only the selector and CR LF: no command, no host name, no headers",
-        if sent_ok && menu.ex.sent == b"\r\n" { Verdict::Confirmed } else { Verdict::Refuted },
+        if sent_ok && menu.ex.sent == b"\r\n" {
+            Verdict::Confirmed
+        } else {
+            Verdict::Refuted
+        },
         format!(
             "for the root menu the server read {} bytes \"{s0}\"; for /about.txt {} bytes \"{s1}\"",
             menu.ex.sent.len(),
@@ -696,7 +811,11 @@ mod tests {
     fn the_experiment_shows_the_bytes_on_the_wire() {
         let r = crate::sandbox::run(crate::sandbox::Mode::Auto, run).unwrap();
         let wire = r.table("wire").unwrap();
-        let read: Vec<_> = wire.rows.iter().filter(|r| r["call"] == "(server read)").collect();
+        let read: Vec<_> = wire
+            .rows
+            .iter()
+            .filter(|r| r["call"] == "(server read)")
+            .collect();
         assert_eq!(read.len(), 2);
         assert_eq!(read[0]["bytes"], 2, "root menu: just CR LF");
         assert_eq!(read[1]["detail"], "\"/about.txt\\r\\n\"");
@@ -706,13 +825,20 @@ mod tests {
             .filter(|r| r["fetch"] == "menu" && r["call"] == "recv(2048)")
             .map(|r| r["bytes"].as_u64().unwrap())
             .collect();
-        assert!(recvs.len() >= 3, "a menu over 4 KiB needs several recv calls: {recvs:?}");
+        assert!(
+            recvs.len() >= 3,
+            "a menu over 4 KiB needs several recv calls: {recvs:?}"
+        );
         assert!(recvs.iter().all(|&n| n <= 2048));
         assert_eq!(*recvs.last().unwrap(), 0, "the loop ends on EOF");
         let menu = r.table("menu").unwrap();
         assert_eq!(menu.rows.len(), 45);
         assert_eq!(menu.rows[1]["selector"], "/about.txt");
-        assert!(r.findings.iter().all(|f| f.verdict != Verdict::Depends), "{:?}", r.findings);
+        assert!(
+            r.findings.iter().all(|f| f.verdict != Verdict::Depends),
+            "{:?}",
+            r.findings
+        );
     }
 
     #[test]
