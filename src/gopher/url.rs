@@ -166,7 +166,7 @@ fn parse_one(arg: &str) -> Result<Target, ParseError> {
             return parse_url(arg);
         }
         return err(
-            format!("{arg:?} is a {scheme}:// URL, not gopher://"),
+            format!("{arg:?} is a URL of scheme {scheme}, not gopher"),
             format!("lab gopher gopher://HOST/ (lab gopher speaks only Gopher), or {USAGE}"),
         );
     }
@@ -390,7 +390,7 @@ pub fn parse_url(url: &str) -> Result<Target, ParseError> {
     };
     if !scheme.eq_ignore_ascii_case("gopher") {
         return err(
-            format!("{url:?} is a {scheme}:// URL"),
+            format!("{url:?} is a URL of scheme {scheme}, not gopher"),
             "gopher://HOST/TYPE/SELECTOR",
         );
     }

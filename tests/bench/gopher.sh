@@ -38,8 +38,7 @@ l.settimeout(600)  # bounded: the server ends if no client comes for 10 minutes
 with open(port_file + ".tmp", "w") as f:
     f.write(str(l.getsockname()[1]))
 os.rename(port_file + ".tmp", port_file)
-while True:
-    c, _ = l.accept()
+def serve(c):
     c.settimeout(60)
     req = b""
     while not req.endswith(b"\n") and len(req) < 1024:
@@ -49,13 +48,20 @@ while True:
         req += b
     sel = req.split(b"\t")[0].strip().decode("utf-8", "replace").lstrip("/")
     path = os.path.join(root, os.path.basename(sel))
-    try:
-        with open(path, "rb") as f:
-            size, off = os.fstat(f.fileno()).st_size, 0
-            while off < size:
-                off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
-    except OSError:
+    if not os.path.isfile(path):
         c.sendall(b"3not found\terror\terror.host\t1\r\n.\r\n")
+        return
+    c.settimeout(None)  # os.sendfile needs a blocking socket
+    with open(path, "rb") as f:
+        size, off = os.fstat(f.fileno()).st_size, 0
+        while off < size:
+            off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
+while True:
+    c, _ = l.accept()
+    try:
+        serve(c)
+    except OSError as e:
+        print("server:", e, file=sys.stderr)
     c.close()
 PY
 "$PY" "$WORK/server.py" "$WORK" "$WORK/port" &
