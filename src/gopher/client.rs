@@ -116,12 +116,15 @@ fn timed_out(addr: SocketAddr, timeout: Duration) -> anyhow::Error {
     )
 }
 
-/// The book's program: connect, send the request line, hand every chunk to `sink` until EOF.
-pub fn fetch(
-    target: &Target,
-    opts: &Options,
-    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-) -> Result<Exchange> {
+/// A connected socket whose request line has been sent.
+struct Opened {
+    sock: Socket,
+    peer: SocketAddr,
+    sent: Vec<u8>,
+    connect_ms: f64,
+}
+
+fn open(target: &Target, opts: &Options) -> Result<Opened> {
     let started = Instant::now();
     let (sock, peer) = connect(&target.host, target.port, opts.connect_timeout)?;
     let connect_ms = ms(started.elapsed());
@@ -136,37 +139,118 @@ pub fn fetch(
             crate::sys::errno_name(&e)
         )
     })?;
-    let t0 = Instant::now();
-    let mut ex = Exchange {
-        peer: peer.to_string(),
+    Ok(Opened {
+        sock,
+        peer,
         sent,
-        chunk_sizes: Vec::new(),
-        chunks: 0,
-        total: 0,
-        end: End::Eof,
         connect_ms,
-        transfer_ms: 0.0,
-    };
-    let mut buf = vec![0u8; opts.chunk.max(1)];
-    loop {
-        let room = opts.max_bytes.saturating_sub(ex.total);
-        if room == 0 {
-            ex.end = End::Cap;
-            break;
+    })
+}
+
+impl Opened {
+    fn exchange(&self) -> Exchange {
+        Exchange {
+            peer: self.peer.to_string(),
+            sent: self.sent.clone(),
+            chunk_sizes: Vec::new(),
+            chunks: 0,
+            total: 0,
+            end: End::Eof,
+            connect_ms: self.connect_ms,
+            transfer_ms: 0.0,
         }
-        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        let n = match (&sock).read(&mut buf[..want]) {
+    }
+}
+
+impl Exchange {
+    fn record(&mut self, n: usize) {
+        self.chunks += 1;
+        self.total += n as u64;
+        if self.chunk_sizes.len() < KEEP_CHUNKS {
+            self.chunk_sizes.push(n);
+        }
+    }
+
+    /// Bytes the next call may ask for, or `None` when the cap is reached.
+    fn room(&mut self, opts: &Options, chunk: usize) -> Option<usize> {
+        let room = opts.max_bytes.saturating_sub(self.total);
+        if room == 0 {
+            self.end = End::Cap;
+            return None;
+        }
+        Some(chunk.min(usize::try_from(room).unwrap_or(usize::MAX)))
+    }
+}
+
+/// The book's program: connect, send the request line, hand every chunk to `sink` until EOF.
+pub fn fetch(
+    target: &Target,
+    opts: &Options,
+    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> Result<Exchange> {
+    let o = open(target, opts)?;
+    let mut ex = o.exchange();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; opts.chunk.max(1)];
+    while let Some(want) = ex.room(opts, buf.len()) {
+        let n = match (&o.sock).read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(peer, &e, ex.total, opts.read_timeout)),
+            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
         };
-        ex.chunks += 1;
-        ex.total += n as u64;
-        if ex.chunk_sizes.len() < KEEP_CHUNKS {
-            ex.chunk_sizes.push(n);
-        }
+        ex.record(n);
         sink(&buf[..n]).map_err(|e| sink_error(e, ex.total))?;
+    }
+    ex.transfer_ms = ms(t0.elapsed());
+    Ok(ex)
+}
+
+/// The same exchange for an item saved unchanged: the kernel moves the bytes from the socket
+/// through a pipe into `out` with splice(2), never copying them into this process. Falls back
+/// to read and write if `out` does not take splice (a terminal, an O_APPEND file).
+pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Result<Exchange> {
+    use crate::sys::splice;
+    use std::os::fd::AsFd;
+    let o = open(target, opts)?;
+    let mut ex = o.exchange();
+    let t0 = Instant::now();
+    let chunk = opts.chunk.max(1);
+    let (pr, pw) = splice::pipe(chunk).context("pipe for splice")?;
+    let mut spliceable = true;
+    let mut buf = Vec::new();
+    while let Some(want) = ex.room(opts, chunk) {
+        let n = match splice::splice(o.sock.as_fd(), pw.as_fd(), want) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
+        };
+        ex.record(n);
+        let mut left = n;
+        while left > 0 {
+            let moved = if spliceable {
+                match splice::splice(pr.as_fd(), out.as_fd(), left) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        spliceable = false;
+                        continue;
+                    }
+                    r => r,
+                }
+            } else {
+                // The output refuses splice: copy what is in the pipe the ordinary way.
+                buf.resize(left.min(BIG_CHUNK), 0);
+                std::fs::File::from(pr.try_clone().context("dup the pipe")?)
+                    .read(&mut buf)
+                    .and_then(|m| out.write_all(&buf[..m]).map(|_| m))
+            };
+            match moved {
+                Ok(0) => return Err(sink_error(io::ErrorKind::WriteZero.into(), ex.total)),
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(sink_error(e, ex.total)),
+            }
+        }
     }
     ex.transfer_ms = ms(t0.elapsed());
     Ok(ex)
@@ -240,6 +324,38 @@ mod tests {
         assert_eq!(ex.total, 5000);
         assert!(ex.chunk_sizes.iter().all(|&n| n <= BOOK_CHUNK));
         assert_eq!(ex.end, End::Eof);
+    }
+
+    #[test]
+    fn splice_path_saves_the_same_bytes() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = body.clone();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = [0u8; 64];
+                let _ = s.read(&mut req).unwrap();
+                s.write_all(&sent).unwrap();
+            }
+        });
+        let dir = std::env::temp_dir().join(format!("lab-fetch-to-{}", std::process::id()));
+        let mut f = std::fs::File::create(&dir).unwrap();
+        let ex = fetch_to(&target(port, b"/b"), &Options::default(), &mut f).unwrap();
+        assert_eq!(ex.total, body.len() as u64);
+        assert_eq!(std::fs::read(&dir).unwrap(), body);
+        // An O_APPEND file refuses splice: the fallback copies the same bytes.
+        let _ = std::fs::remove_file(&dir);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&dir)
+            .unwrap();
+        fetch_to(&target(port, b"/b"), &Options::default(), &mut f).unwrap();
+        assert_eq!(std::fs::read(&dir).unwrap(), body);
+        let _ = std::fs::remove_file(&dir);
+        server.join().unwrap();
     }
 
     #[test]

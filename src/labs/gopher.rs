@@ -150,6 +150,11 @@ fn fetch_command(args: &Args, g: &Global) -> Result<()> {
     let chunk = if args.raw { BOOK_CHUNK } else { client::BIG_CHUNK };
     let opts = options(args, chunk)?;
     let mut out = open_output(&args.output)?;
+    if !args.raw && declared.is_some_and(|t| body_of(t) == Body::Binary) {
+        // Saved unchanged: the kernel moves it to the output with splice(2).
+        let ex = client::fetch_to(&target, &opts, out.get_mut())?;
+        return finish_binary(&ex);
+    }
     let mut state = Sink::new(declared, args.raw, to_terminal);
     let ex = client::fetch(&target, &opts, &mut |c| state.feed(c, &mut out));
     if let Some(e) = state.refused.take() {
@@ -175,6 +180,22 @@ fn fetch_command(args: &Args, g: &Global) -> Result<()> {
             ex.chunks,
             ex.peer,
             state.kind_text()
+        );
+    }
+    if ex.end == End::Cap {
+        bail!(
+            "stopped after {} bytes (--max-bytes); the item is larger: raise --max-bytes",
+            ex.total
+        );
+    }
+    Ok(())
+}
+
+fn finish_binary(ex: &Exchange) -> Result<()> {
+    if io::stderr().is_terminal() {
+        eprintln!(
+            "lab: {} bytes in {} splice calls from {}",
+            ex.total, ex.chunks, ex.peer
         );
     }
     if ex.end == End::Cap {

@@ -5,6 +5,7 @@ pub mod diag;
 pub mod netns;
 pub mod proc;
 pub mod sockopt;
+pub mod splice;
 
 use std::io;
 
