@@ -397,6 +397,26 @@ fn odd_menus_show_malformed_lines_and_survive_anything() {
 }
 
 #[test]
+fn a_huge_menu_keeps_memory_bounded() {
+    // 20 MiB of menu lines: more than lab keeps for its table; the rest is counted.
+    let line = b"0A line of a very long menu, padded to make it long enough\t/s\th\t70\r\n";
+    let menu: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * ((20 << 20) / line.len()))
+        .collect();
+    let (port, h) = one_shot_server(vec![menu]);
+    let out = lab_out(&["gopher", &format!("127.0.0.1:{port}"), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let kept = json["items"].as_array().unwrap().len() as u64;
+    let dropped = json["lines_not_kept"].as_u64().unwrap();
+    assert!(dropped > 0, "some lines counted, not kept");
+    assert_eq!(kept + dropped, (20u64 << 20) / line.len() as u64);
+    h.join().unwrap();
+}
+
+#[test]
 fn a_stuffing_server_is_unstuffed_and_the_dot_dropped() {
     let (port, h) = one_shot_server(vec![
         b"one\r\n..two\r\n.\r\n".to_vec(),

@@ -278,14 +278,43 @@ struct Sink {
     refused: Option<String>,
 }
 
+#[derive(Default)]
 struct MenuState {
     parser: MenuParser,
     lines: Vec<Line>,
+    kept_bytes: usize,
     dropped: u64,
 }
 
-/// Menu lines kept for the table; past this they are counted (the table has to fit in memory).
-const MAX_MENU_LINES: usize = 100_000;
+/// Menu text kept for the table; past this lines are only counted (the table is built in memory).
+const MAX_MENU_BYTES: usize = 16 << 20;
+
+/// Keeps a parsed line while the budget lasts.
+fn keep(lines: &mut Vec<Line>, kept: &mut usize, dropped: &mut u64, l: Line) {
+    let size = match &l {
+        Line::Item(i) => i.display.len() + i.selector.len() + i.host.len() + 64,
+        Line::Info { text } => text.len() + 32,
+        Line::Malformed { raw, why } => raw.len() + why.len() + 32,
+    };
+    if *kept + size <= MAX_MENU_BYTES {
+        *kept += size;
+        lines.push(l);
+    } else {
+        *dropped += 1;
+    }
+}
+
+impl MenuState {
+    fn feed(&mut self, chunk: &[u8]) {
+        let (lines, kept, dropped) = (&mut self.lines, &mut self.kept_bytes, &mut self.dropped);
+        self.parser.feed(chunk, &mut |l| keep(lines, kept, dropped, l));
+    }
+
+    fn finish(&mut self) {
+        let (lines, kept, dropped) = (&mut self.lines, &mut self.kept_bytes, &mut self.dropped);
+        self.parser.finish(&mut |l| keep(lines, kept, dropped, l));
+    }
+}
 
 impl Sink {
     fn new(declared: Option<char>, raw: bool, to_terminal: bool) -> Self {
@@ -324,11 +353,7 @@ impl Sink {
                 }
                 self.decided = Some(t);
                 if body_of(t) == Body::Menu {
-                    self.menu = Some(MenuState {
-                        parser: MenuParser::new(),
-                        lines: Vec::new(),
-                        dropped: 0,
-                    });
+                    self.menu = Some(MenuState::default());
                 }
                 if body_of(t) == Body::Binary && self.to_terminal {
                     self.refused =
@@ -340,15 +365,9 @@ impl Sink {
         };
         match body_of(t) {
             Body::Menu => {
-                let m = self.menu.as_mut().expect("menu state set with the type");
-                let (lines, dropped) = (&mut m.lines, &mut m.dropped);
-                m.parser.feed(chunk, &mut |l| {
-                    if lines.len() < MAX_MENU_LINES {
-                        lines.push(l)
-                    } else {
-                        *dropped += 1
-                    }
-                });
+                if let Some(m) = self.menu.as_mut() {
+                    m.feed(chunk);
+                }
                 Ok(())
             }
             Body::Text => self.text.feed(chunk, out),
@@ -358,14 +377,7 @@ impl Sink {
 
     fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(m) = self.menu.as_mut() {
-            let (lines, dropped) = (&mut m.lines, &mut m.dropped);
-            m.parser.finish(&mut |l| {
-                if lines.len() < MAX_MENU_LINES {
-                    lines.push(l)
-                } else {
-                    *dropped += 1
-                }
-            });
+            m.finish();
         } else if self.decided.is_some_and(|t| body_of(t) == Body::Text) {
             self.text.finish(out)?;
         }

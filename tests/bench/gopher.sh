@@ -91,14 +91,16 @@ timed() {
 # Warm-up, not measured: the first read of the sparse file fills the page cache.
 curl -s -o /dev/null "$URL"
 
-best_lab=999999 best_curl=999999
+lab_times=() curl_times=()
 for r in $(seq "$ROUNDS"); do
     tl=$(timed /dev/null "$LAB" gopher "$URL" -o /dev/null --max-bytes 2G)
     tc=$(timed /dev/null curl -s -o /dev/null "$URL")
     printf 'round %d: lab %.3f s, curl %.3f s\n' "$r" "$tl" "$tc"
-    best_lab=$(echo "if ($tl < $best_lab) $tl else $best_lab" | bc -l)
-    best_curl=$(echo "if ($tc < $best_curl) $tc else $best_curl" | bc -l)
+    lab_times+=("$tl") curl_times+=("$tc")
 done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+med_lab=$(median "${lab_times[@]}")
+med_curl=$(median "${curl_times[@]}")
 # One more checked run to a real file: the bytes must all arrive.
 "$LAB" gopher "$URL" -o "$WORK/got.bin" --max-bytes 2G
 [ "$(stat -c %s "$WORK/got.bin")" = "$SIZE" ] || { echo "bench: lab's file is short" >&2; exit 1; }
@@ -124,11 +126,11 @@ else
 fi
 
 mib=$((1 << 20))
-lab_mibs=$(echo "$SIZE / $mib / $best_lab" | bc -l)
-curl_mibs=$(echo "$SIZE / $mib / $best_curl" | bc -l)
+lab_mibs=$(echo "$SIZE / $mib / $med_lab" | bc -l)
+curl_mibs=$(echo "$SIZE / $mib / $med_curl" | bc -l)
 ratio=$(echo "$lab_mibs / $curl_mibs" | bc -l)
-printf '\nbest of %d rounds, 1 GiB each:\n' "$ROUNDS"
-printf '  lab gopher  %8.0f MiB/s  (%.3f s)\n' "$lab_mibs" "$best_lab"
-printf '  curl        %8.0f MiB/s  (%.3f s)\n' "$curl_mibs" "$best_curl"
+printf '\nmedian of %d rounds, 1 GiB each:\n' "$ROUNDS"
+printf '  lab gopher  %8.0f MiB/s  (%.3f s)\n' "$lab_mibs" "$med_lab"
+printf '  curl        %8.0f MiB/s  (%.3f s)\n' "$curl_mibs" "$med_curl"
 printf '  ratio lab/curl: %.2fx (target >= 1.2x)\n' "$ratio"
 printf '  lab peak RSS: %.1f MiB (%s; target <= 8 MiB)\n' "$(echo "$rss_kb / 1024" | bc -l)" "$how"
