@@ -457,6 +457,17 @@ fn refused_timeout_and_cap_are_one_line_each() {
     let line = one_error_line(&["gopher", &format!("127.0.0.1:{port}"), "--timeout", "0.3"]);
     assert!(line.contains("read timeout"), "{line}");
     drop(l);
+    // A listener whose accept queue is full (backlog 0, one connection waiting): Linux drops
+    // further SYNs, so the connect itself times out.
+    let full = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    full.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    full.listen(0).unwrap();
+    let addr = full.local_addr().unwrap().as_socket().unwrap();
+    let _waiting = TcpStream::connect(addr).unwrap();
+    let line = one_error_line(&["gopher", &addr.to_string(), "--timeout", "0.5"]);
+    assert!(line.contains("connect timeout"), "{line}");
+    drop(full);
     let (port, h) = one_shot_server(vec![vec![b'x'; 100_000]]);
     let line = one_error_line(&[
         "gopher",
