@@ -560,3 +560,33 @@ fn no_target_runs_the_experiment_in_every_format() {
         .unwrap()
         .contains("recv(2048)"));
 }
+
+#[test]
+fn ipv6_literals_reach_a_server_on_loopback() {
+    let Ok(l) = TcpListener::bind("[::1]:0") else {
+        eprintln!("\n*** SKIPPED: no IPv6 loopback here ***\n");
+        return;
+    };
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut b = [0u8; 256];
+            let n = s.read(&mut b).unwrap_or(0);
+            got.push(b[..n].to_vec());
+            let _ = s.write_all(b"hello over IPv6\r\n");
+        }
+        got
+    });
+    assert_eq!(
+        lab_out(&["gopher", &format!("[::1]:{port}"), "/t", "--type", "0"]),
+        b"hello over IPv6\r\n"
+    );
+    assert_eq!(
+        lab_out(&["gopher", &format!("gopher://[::1]:{port}/0/u%20v")]),
+        b"hello over IPv6\r\n"
+    );
+    assert_eq!(h.join().unwrap(), [b"/t\r\n".to_vec(), b"/u v\r\n".to_vec()]);
+}

@@ -39,12 +39,12 @@ pub const LAB: Lab = Lab {
 #[command(
     about = "The book's Gopher client: fetch a menu, a text or a file (no target: the loopback experiment)",
     after_help = "Examples:
-  lab gopher                                  the experiment: the book's exchange with a local server
-  lab gopher quux.org /                       the book's two arguments: host and selector
-  lab gopher quux.org/                        the learner's one argument, read as gopher://quux.org/
-  lab gopher gopher://quux.org/0/About        RFC 4266 URL: type 0 (text), selector /About
-  lab gopher 127.0.0.1:7070 /file.bin -o file.bin
-  lab gopher quux.org / --raw                 the bytes exactly as the book's program printed them
+  lab gopher                            the book's exchange with a local server, measured
+  lab gopher quux.org /                 the book's two arguments: host and selector
+  lab gopher quux.org/                  the learner's one argument, read as gopher://quux.org/
+  lab gopher gopher://quux.org/0/About  RFC 4266 URL: type 0 (text), selector /About
+  lab gopher quux.org / --raw           the bytes exactly as the book's program printed them
+  lab gopher '[::1]:7070' /file.bin -o file.bin
   lab gopher quux.org / --format json | jq '.items[]'"
 )]
 pub struct Args {
