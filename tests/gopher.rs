@@ -590,3 +590,27 @@ fn ipv6_literals_reach_a_server_on_loopback() {
     );
     assert_eq!(h.join().unwrap(), [b"/t\r\n".to_vec(), b"/u v\r\n".to_vec()]);
 }
+
+#[test]
+fn text_on_a_terminal_is_shown_lossily_without_escape_sequences() {
+    let Some(script) = find("script") else {
+        eprintln!("\n*** SKIPPED: script(1) is not installed ***\n");
+        return;
+    };
+    let (port, h) = one_shot_server(vec![b"hi \x1b[2J\xff there\r\n".to_vec()]);
+    let bin = assert_cmd::cargo::cargo_bin("lab");
+    let out = std::process::Command::new(script)
+        .args(["-qec"])
+        .arg(format!("{} gopher gopher://127.0.0.1:{port}/0/t", bin.display()))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).expect("the terminal got valid UTF-8");
+    assert!(text.contains("hi \\u{1b}[2J\u{FFFD} there"), "{text:?}");
+    assert!(
+        !text.contains('\x1b'),
+        "no raw escape reached the terminal: {text:?}"
+    );
+    h.join().unwrap();
+}

@@ -276,6 +276,8 @@ struct Sink {
     text: TextFilter,
     menu: Option<MenuState>,
     refused: Option<String>,
+    /// The start of a UTF-8 character split across chunks (terminal output only).
+    pending: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -326,6 +328,7 @@ impl Sink {
             text: TextFilter::new(),
             menu: None,
             refused: None,
+            pending: Vec::new(),
         }
     }
 
@@ -370,6 +373,13 @@ impl Sink {
                 }
                 Ok(())
             }
+            Body::Text if self.to_terminal => {
+                let mut w = Visible {
+                    pending: &mut self.pending,
+                    out,
+                };
+                self.text.feed(chunk, &mut w)
+            }
             Body::Text => self.text.feed(chunk, out),
             _ => out.write_all(chunk),
         }
@@ -380,9 +390,93 @@ impl Sink {
             m.finish();
         } else if self.decided.is_some_and(|t| body_of(t) == Body::Text) {
             self.text.finish(out)?;
+            if !self.pending.is_empty() {
+                // A character cut off by the end of the reply.
+                self.pending.clear();
+                out.write_all("\u{FFFD}".as_bytes())?;
+            }
         }
         Ok(())
     }
+}
+
+/// Text for a terminal: invalid UTF-8 becomes U+FFFD and control characters other than
+/// TAB, CR and LF are shown escaped, so a server cannot send terminal escape sequences.
+struct Visible<'a> {
+    pending: &'a mut Vec<u8>,
+    out: &'a mut dyn Write,
+}
+
+impl Write for Visible<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut text = String::new();
+        let mut rest: &[u8] = self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    text.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (ok, bad) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            text.push('\u{FFFD}');
+                            rest = &bad[n..];
+                        }
+                        None => {
+                            rest = bad; // incomplete: wait for the next chunk
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let keep = rest.to_vec();
+        *self.pending = keep;
+        self.out.write_all(visible_text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Control characters other than TAB, CR and LF, escaped.
+fn visible_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\t' | '\r' | '\n') {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A menu cell: all control characters escaped.
+fn cell(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn menu_table(lines: &[Line]) -> Table {
@@ -402,11 +496,12 @@ fn menu_table(lines: &[Line]) -> Table {
         t.push(match l {
             Line::Item(i) => row! {
                 "type" => format!("{} {}", i.item_type, menu::type_name(i.item_type)),
-                "display" => i.display, "selector" => i.selector, "host" => i.host, "port" => i.port,
+                "display" => cell(&i.display), "selector" => cell(&i.selector), "host" => cell(&i.host),
+                "port" => i.port,
             },
-            Line::Info { text } => row! { "type" => "i", "display" => text },
+            Line::Info { text } => row! { "type" => "i", "display" => cell(text) },
             Line::Malformed { raw, why } => row! {
-                "type" => "malformed", "display" => raw, "selector" => format!("({why})"),
+                "type" => "malformed", "display" => cell(raw), "selector" => format!("({})", cell(why)),
             },
         });
     }
@@ -877,6 +972,26 @@ mod tests {
         assert_eq!(sniff(b"Hello\r\nworld\r\n"), '0');
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0"), '9');
         assert_eq!(sniff("caf\u{e9}".as_bytes()[..4].as_ref()), '0');
+    }
+
+    #[test]
+    fn terminal_text_is_lossy_and_escaped_across_chunks() {
+        let mut pending = Vec::new();
+        let mut out = Vec::new();
+        let input = "caf\u{e9} \u{1b}[31mred\n".as_bytes();
+        for c in input.chunks(1).chain([&b"\xff\n"[..]]) {
+            Visible {
+                pending: &mut pending,
+                out: &mut out,
+            }
+            .write_all(c)
+            .unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "caf\u{e9} \\u{1b}[31mred\n\u{FFFD}\n"
+        );
+        assert!(pending.is_empty());
     }
 
     #[test]
