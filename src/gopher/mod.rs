@@ -1,3 +1,6 @@
 //! The Gopher protocol code (RFC 1436, RFC 4266): URL/argv parsing, menus, client, server.
 
+pub mod client;
+pub mod menu;
 pub mod server;
+pub mod url;

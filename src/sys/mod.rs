@@ -11,6 +11,7 @@ pub mod privilege;
 pub mod proc;
 pub mod socket;
 pub mod sockopt;
+pub mod splice;
 pub mod sysctl_ns;
 
 use std::io;

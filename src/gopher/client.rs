@@ -1,0 +1,398 @@
+//! The book's exchange on a socket2 socket: connect to HOST:PORT, send the selector and
+//! CR LF, then read until the server closes (recv returns 0). Every step is bounded: a
+//! connect timeout, a read timeout per recv, and a byte cap. The reply is handed to a sink
+//! chunk by chunk, so memory stays the size of one buffer however large the download.
+
+use super::url::Target;
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// The book's `recv(2048)`.
+pub const BOOK_CHUNK: usize = 2048;
+/// The default read size: fewer system calls for large items.
+pub const BIG_CHUNK: usize = 256 * 1024;
+/// Chunk sizes kept for the report; later chunks are only counted.
+const KEEP_CHUNKS: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub connect_timeout: Duration,
+    /// Longest wait for any one recv.
+    pub read_timeout: Duration,
+    /// Stop reading after this many bytes.
+    pub max_bytes: u64,
+    /// Bytes asked of each recv.
+    pub chunk: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(10),
+            max_bytes: u64::MAX,
+            chunk: BIG_CHUNK,
+        }
+    }
+}
+
+/// Why reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum End {
+    /// recv returned 0: the server closed its side.
+    Eof,
+    /// The --max-bytes cap was reached.
+    Cap,
+}
+
+/// What happened on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub peer: String,
+    /// The exact request bytes written.
+    pub sent: Vec<u8>,
+    /// Sizes of the first recv results (0 for the final EOF is not included).
+    pub chunk_sizes: Vec<usize>,
+    /// How many recv calls returned data.
+    pub chunks: u64,
+    pub total: u64,
+    pub end: End,
+    pub connect_ms: f64,
+    pub transfer_ms: f64,
+}
+
+/// Resolves `host` and connects to the first address that answers.
+pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<(Socket, SocketAddr)> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("unknown host {host}: its name does not resolve ({e})"))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match connect_one(*addr, timeout) {
+            Ok(s) => return Ok((s, *addr)),
+            Err(e) => last = Some((*addr, e)),
+        }
+    }
+    match last {
+        Some((addr, e)) => Err(connect_error(addr, &e, timeout)),
+        None => Err(anyhow!("unknown host {host}: it resolves to no address")),
+    }
+}
+
+fn connect_one(addr: SocketAddr, timeout: Duration) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.connect_timeout(&SockAddr::from(addr), timeout)?;
+    Ok(s)
+}
+
+/// One clear line per way a connect fails.
+fn connect_error(addr: SocketAddr, e: &io::Error, timeout: Duration) -> anyhow::Error {
+    let errno = crate::sys::errno_name(e);
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => anyhow!(
+            "connection refused by {addr} (ECONNREFUSED): nothing is listening on port {}",
+            addr.port()
+        ),
+        Some(libc::ENETUNREACH) => anyhow!("network unreachable (ENETUNREACH): no route to {addr}"),
+        Some(libc::EHOSTUNREACH) => anyhow!("host unreachable (EHOSTUNREACH): {addr} does not answer"),
+        Some(libc::ETIMEDOUT) => timed_out(addr, timeout),
+        _ if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+            timed_out(addr, timeout)
+        }
+        _ => anyhow!("connect {addr}: {errno} ({e})"),
+    }
+}
+
+fn timed_out(addr: SocketAddr, timeout: Duration) -> anyhow::Error {
+    anyhow!(
+        "no answer from {addr} within {} s (connect timeout; try --timeout)",
+        timeout.as_secs_f64()
+    )
+}
+
+/// A connected socket whose request line has been sent.
+struct Opened {
+    sock: Socket,
+    peer: SocketAddr,
+    sent: Vec<u8>,
+    connect_ms: f64,
+}
+
+fn open(target: &Target, opts: &Options) -> Result<Opened> {
+    let started = Instant::now();
+    let (sock, peer) = connect(&target.host, target.port, opts.connect_timeout)?;
+    let connect_ms = ms(started.elapsed());
+    sock.set_read_timeout(Some(opts.read_timeout))
+        .context("setsockopt SO_RCVTIMEO")?;
+    sock.set_write_timeout(Some(opts.read_timeout))
+        .context("setsockopt SO_SNDTIMEO")?;
+    let sent = target.request();
+    (&sock).write_all(&sent).map_err(|e| {
+        anyhow!(
+            "send the selector to {peer}: {} ({e})",
+            crate::sys::errno_name(&e)
+        )
+    })?;
+    Ok(Opened {
+        sock,
+        peer,
+        sent,
+        connect_ms,
+    })
+}
+
+impl Opened {
+    fn exchange(&self) -> Exchange {
+        Exchange {
+            peer: self.peer.to_string(),
+            sent: self.sent.clone(),
+            chunk_sizes: Vec::new(),
+            chunks: 0,
+            total: 0,
+            end: End::Eof,
+            connect_ms: self.connect_ms,
+            transfer_ms: 0.0,
+        }
+    }
+}
+
+impl Exchange {
+    fn record(&mut self, n: usize) {
+        self.chunks += 1;
+        self.total += n as u64;
+        if self.chunk_sizes.len() < KEEP_CHUNKS {
+            self.chunk_sizes.push(n);
+        }
+    }
+
+    /// Bytes the next call may ask for, or `None` when the cap is reached.
+    fn room(&mut self, opts: &Options, chunk: usize) -> Option<usize> {
+        let room = opts.max_bytes.saturating_sub(self.total);
+        if room == 0 {
+            self.end = End::Cap;
+            return None;
+        }
+        Some(chunk.min(usize::try_from(room).unwrap_or(usize::MAX)))
+    }
+}
+
+/// The book's program: connect, send the request line, hand every chunk to `sink` until EOF.
+pub fn fetch(
+    target: &Target,
+    opts: &Options,
+    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> Result<Exchange> {
+    let o = open(target, opts)?;
+    let mut ex = o.exchange();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; opts.chunk.max(1)];
+    while let Some(want) = ex.room(opts, buf.len()) {
+        let n = match (&o.sock).read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
+        };
+        ex.record(n);
+        sink(&buf[..n]).map_err(|e| sink_error(e, ex.total))?;
+    }
+    ex.transfer_ms = ms(t0.elapsed());
+    Ok(ex)
+}
+
+/// The same exchange for an item saved unchanged: the kernel moves the bytes from the socket
+/// through a pipe into `out` with splice(2), never copying them into this process. Falls back
+/// to read and write if `out` does not take splice (a terminal, an O_APPEND file).
+pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Result<Exchange> {
+    use crate::sys::splice;
+    use std::os::fd::AsFd;
+    let o = open(target, opts)?;
+    let mut ex = o.exchange();
+    let t0 = Instant::now();
+    let chunk = opts.chunk.max(1);
+    let (pr, pw) = splice::pipe(chunk).context("pipe for splice")?;
+    let mut spliceable = true;
+    let mut buf = Vec::new();
+    while let Some(want) = ex.room(opts, chunk) {
+        let n = match splice::splice(o.sock.as_fd(), pw.as_fd(), want) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
+        };
+        ex.record(n);
+        let mut left = n;
+        while left > 0 {
+            let moved = if spliceable {
+                match splice::splice(pr.as_fd(), out.as_fd(), left) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        spliceable = false;
+                        continue;
+                    }
+                    r => r,
+                }
+            } else {
+                // The output refuses splice: copy what is in the pipe the ordinary way.
+                buf.resize(left.min(BIG_CHUNK), 0);
+                std::fs::File::from(pr.try_clone().context("dup the pipe")?)
+                    .read(&mut buf)
+                    .and_then(|m| out.write_all(&buf[..m]).map(|_| m))
+            };
+            match moved {
+                Ok(0) => return Err(sink_error(io::ErrorKind::WriteZero.into(), ex.total)),
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(sink_error(e, ex.total)),
+            }
+        }
+    }
+    ex.transfer_ms = ms(t0.elapsed());
+    Ok(ex)
+}
+
+fn read_error(peer: SocketAddr, e: &io::Error, got: u64, timeout: Duration) -> anyhow::Error {
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        return anyhow!(
+            "the server at {peer} sent nothing for {} s (read timeout; try --timeout) after {got} bytes",
+            timeout.as_secs_f64()
+        );
+    }
+    anyhow!(
+        "recv from {peer} after {got} bytes: {} ({e})",
+        crate::sys::errno_name(e)
+    )
+}
+
+fn sink_error(e: io::Error, got: u64) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        // `lab gopher ... | head`: the reader left; say so in one line.
+        return anyhow!("output closed after {got} bytes (broken pipe)");
+    }
+    anyhow!("write the item after {got} bytes: {e}")
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn target(port: u16, selector: &[u8]) -> Target {
+        let mut t = crate::gopher::url::parse_args(&["127.0.0.1".into(), "x".into()]).unwrap();
+        t.port = port;
+        t.selector = selector.to_vec();
+        t
+    }
+
+    #[test]
+    fn sends_selector_crlf_and_reads_to_eof() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut req = [0u8; 64];
+            let n = s.read(&mut req).unwrap();
+            s.write_all(&vec![b'x'; 5000]).unwrap();
+            req[..n].to_vec()
+        });
+        let mut got = Vec::new();
+        let opts = Options {
+            chunk: BOOK_CHUNK,
+            ..Options::default()
+        };
+        let ex = fetch(&target(port, b"/a"), &opts, &mut |c| {
+            got.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            b"/a\r\n",
+            "the server received selector + CRLF"
+        );
+        assert_eq!(got.len(), 5000);
+        assert_eq!(ex.total, 5000);
+        assert!(ex.chunk_sizes.iter().all(|&n| n <= BOOK_CHUNK));
+        assert_eq!(ex.end, End::Eof);
+    }
+
+    #[test]
+    fn splice_path_saves_the_same_bytes() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = body.clone();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = [0u8; 64];
+                let _ = s.read(&mut req).unwrap();
+                s.write_all(&sent).unwrap();
+            }
+        });
+        let dir = std::env::temp_dir().join(format!("lab-fetch-to-{}", std::process::id()));
+        let mut f = std::fs::File::create(&dir).unwrap();
+        let ex = fetch_to(&target(port, b"/b"), &Options::default(), &mut f).unwrap();
+        assert_eq!(ex.total, body.len() as u64);
+        assert_eq!(std::fs::read(&dir).unwrap(), body);
+        // An O_APPEND file refuses splice: the fallback copies the same bytes.
+        let _ = std::fs::remove_file(&dir);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&dir)
+            .unwrap();
+        fetch_to(&target(port, b"/b"), &Options::default(), &mut f).unwrap();
+        assert_eq!(std::fs::read(&dir).unwrap(), body);
+        let _ = std::fs::remove_file(&dir);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn refused_is_one_clear_line() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let e = fetch(&target(port, b""), &Options::default(), &mut |_| Ok(())).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("refused") && !msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn cap_and_read_timeout_bound_the_loop() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let _ = s.write_all(&[b'y'; 10_000]);
+            // Keep the connection open without sending: the client must time out.
+            let (mut s2, _) = l.accept().unwrap();
+            let _ = s2.write_all(b"a");
+            std::thread::sleep(Duration::from_millis(600));
+        });
+        let opts = Options {
+            max_bytes: 3000,
+            ..Options::default()
+        };
+        let ex = fetch(&target(port, b""), &opts, &mut |_| Ok(())).unwrap();
+        assert_eq!((ex.total, ex.end), (3000, End::Cap));
+        let opts = Options {
+            read_timeout: Duration::from_millis(200),
+            ..Options::default()
+        };
+        let e = fetch(&target(port, b""), &opts, &mut |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("read timeout"), "{e:#}");
+        server.join().unwrap();
+    }
+}
