@@ -614,3 +614,29 @@ fn text_on_a_terminal_is_shown_lossily_without_escape_sequences() {
     );
     h.join().unwrap();
 }
+
+/// `lab gopher --local` serves ./docs in-process and fetches from it: the page comes back intact,
+/// and the menu lists it.
+#[test]
+fn local_serves_the_docs_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    let page = "# A page\n\nline two\n";
+    std::fs::write(dir.path().join("docs/page.md"), page).unwrap();
+    let run = |args: &[&str]| {
+        let out = lab()
+            .current_dir(dir.path())
+            .arg("gopher")
+            .arg("--local")
+            .args(args)
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(run(&["/page.md"]), page);
+    assert!(run(&[]).contains("/page.md"));
+}

@@ -44,6 +44,8 @@ pub const LAB: Lab = Lab {
   lab gopher quux.org/                  the learner's one argument, read as gopher://quux.org/
   lab gopher gopher://quux.org/0/About  RFC 4266 URL: type 0 (text), selector /About
   lab gopher quux.org / --raw           the bytes exactly as the book's program printed them
+  lab gopher --local                    the lab's own docs, served in-process: no network at all
+  lab gopher --local /reuseaddr.md      one page of them
   lab gopher '[::1]:7070' /file.bin -o file.bin
   lab gopher quux.org / --format json | jq '.items[]'"
 )]
@@ -66,6 +68,10 @@ pub struct Args {
     /// Stop after this many bytes (suffixes K, M, G).
     #[arg(long, default_value = "4G", value_parser = parse_size, value_name = "BYTES")]
     pub max_bytes: u64,
+    /// Serve the lab's generated docs in-process (as `lab gopherd` would) and fetch from that;
+    /// TARGET is then only the selector.
+    #[arg(long)]
+    pub local: bool,
 }
 
 /// "4096", "64K", "1M", "4G" → bytes.
@@ -88,11 +94,32 @@ fn run_default(ctx: &Ctx) -> Result<Report> {
 }
 
 pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
+    if args.local {
+        return local_command(args, g);
+    }
     if args.target.is_empty() {
         return super::report_command(g, run);
     }
     fetch_command(args, g)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--local`: a Gopher server on 127.0.0.1:0 for the docs, fetched from, then stopped.
+fn local_command(args: &Args, g: &Global) -> Result<ExitCode> {
+    if args.target.len() > 1 {
+        bail!("with --local give at most a selector, e.g. lab gopher --local /reuseaddr.md");
+    }
+    let dir = crate::gopher::server::default_docs_dir();
+    let server = crate::gopher::server::spawn_local(&dir)
+        .with_context(|| format!("serve {} for --local", dir.display()))?;
+    let mut local = args.clone();
+    local.local = false;
+    local.target = std::iter::once(server.addr().to_string())
+        .chain(args.target.iter().cloned())
+        .collect();
+    let result = fetch_command(&local, g);
+    drop(server);
+    result.map(|_| ExitCode::SUCCESS)
 }
 
 // ---- the client ----
