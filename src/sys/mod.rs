@@ -3,7 +3,9 @@
 
 pub mod diag;
 pub mod netns;
+pub mod poll;
 pub mod proc;
+pub mod signal;
 pub mod sockopt;
 
 use std::io;
