@@ -199,13 +199,14 @@ impl Summary {
             }
             format!(" ({})", parts.join(", "))
         };
+        let n = self.error_count();
         format!(
-            "{}: {} clients served ({} answered), {} bytes received, {} errors{detail}",
+            "{}: {} clients served ({} answered), {} bytes received, {n} error{}{detail}",
             self.stopped_by,
             self.clients,
             self.answered,
             self.bytes,
-            self.error_count()
+            if n == 1 { "" } else { "s" }
         )
     }
 }
