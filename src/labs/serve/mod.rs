@@ -44,7 +44,7 @@ pub const LAB: Lab = Lab {
   printf '你好\\n' | nc -N 127.0.0.1 51423     2 characters, 6 bytes (the book's Python 2 said 6)
   socat - TCP:127.0.0.1:51423                 socat works too
   lab serve --port 0                          any free port; the first line says which
-  lab serve --reuseaddr 0                     serve one client, Ctrl-C, start again at once: EADDRINUSE
+  lab serve --reuseaddr 0                     Ctrl-C right after a client, restart: EADDRINUSE
   lab serve --mode concurrent                 one thread per client (up to --max-concurrent)
   lab serve --bind 0.0.0.0                    reachable from other machines, as the book's host = ''
   lab serve --report                          the measured experiment (also part of `lab all`)
