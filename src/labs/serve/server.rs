@@ -227,7 +227,7 @@ enum Accepted {
     Nothing,
 }
 
-fn accept(listener: &Socket, summary: &mut Summary) -> Accepted {
+fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
     match listener.accept() {
         Ok((s, addr)) => Accepted::Client(s, addr.as_socket()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
@@ -237,7 +237,9 @@ fn accept(listener: &Socket, summary: &mut Summary) -> Accepted {
             // ECONNABORTED, EMFILE...: count it, and pause a moment so a full fd table
             // does not turn the still-readable listener into a busy loop.
             summary.accept_errors += 1;
-            eprintln!("lab serve: accept: {}", crate::sys::errno_name(&e));
+            if log {
+                eprintln!("lab serve: accept: {}", crate::sys::errno_name(&e));
+            }
             std::thread::sleep(Duration::from_millis(10));
             Accepted::Nothing
         }
@@ -266,7 +268,7 @@ fn iterative(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Re
         if !ready[1] {
             continue;
         }
-        if let Accepted::Client(s, peer) = accept(listener, &mut summary) {
+        if let Accepted::Client(s, peer) = accept(listener, &mut summary, cfg.log) {
             accepted += 1;
             let r = handle(s, peer, cfg, &stop.as_fd());
             summary.add(r, cfg, keep);
@@ -318,7 +320,7 @@ fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> R
             if ready.get(2) != Some(&true) {
                 continue;
             }
-            let Accepted::Client(s, peer) = accept(listener, &mut summary) else {
+            let Accepted::Client(s, peer) = accept(listener, &mut summary, cfg.log) else {
                 continue;
             };
             accepted += 1;
@@ -387,10 +389,8 @@ enum Line {
 }
 
 fn exchange(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io::Result<()> {
-    s.set_nonblocking(false)?;
-    // Writes are a few dozen bytes; the timeout only guards against a peer whose
-    // window is closed.
-    s.set_write_timeout(Some(cfg.idle.max(Duration::from_millis(1))))?;
+    // The client socket is blocking (on Linux accept4(2) does not pass O_NONBLOCK on), but
+    // every read waits in poll first and every send is MSG_DONTWAIT: nothing here blocks.
     let greeting = match rec.peer {
         Some(p) => count::greeting(&p),
         None => "welcome, ?\n".into(),
@@ -466,9 +466,11 @@ fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io:
     }
 }
 
+/// Sends without ever blocking: the server sends a few hundred bytes at most into a fresh
+/// socket's send buffer, so "would block" means a peer that does not read, an error (EAGAIN).
 fn send_all(s: &Socket, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
-        match s.send_with_flags(data, libc::MSG_NOSIGNAL) {
+        match s.send_with_flags(data, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
