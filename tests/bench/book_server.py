@@ -10,7 +10,7 @@ Two changes, both forced by Python 3: the file is binary ('rwb') because an unbu
 file must be binary, so the count is len() of bytes, as the book's Python 2 str was;
 and the port comes from argv (0 = any) and is printed as the kernel chose it.
 
-Usage: book_server.py [PORT]
+Usage: book_server.py [PORT [BACKLOG]]     (BACKLOG defaults to the book's 1)
 """
 
 import socket
@@ -18,11 +18,12 @@ import sys
 
 host = "127.0.0.1"  # the book used '' (every interface); the benchmark stays on loopback
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 51423
+backlog = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((host, port))
-s.listen(1)
+s.listen(backlog)
 
 print("Server is running on port %d; press Ctrl-C to terminate." % s.getsockname()[1], flush=True)
 
