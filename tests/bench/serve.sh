@@ -8,6 +8,8 @@
 #     book's defaults: iterative, listen(1), a log line per client to stderr) and against
 #     tests/bench/book_server.py, a Python 3 port of the book's server (THE COMPARISON).
 #     This is bound by round trips between client and server as much as by the server.
+#     Once with the line "hello", once with a 60-character line (the book's unbuffered
+#     file reads a line one byte per recv(2), so its cost grows with the line).
 #  2. iterative, T client threads, backlog 64 on both: clients queue up, so the server's
 #     own work per connection decides the rate.
 #  3. concurrent, T client threads: `lab serve --mode concurrent` against a bare
@@ -59,12 +61,12 @@ start() {
 # CPU time of a process so far, in clock ticks.
 ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
-# run KEY PORT PID THREADS: one load of N exchanges; appends the rate to rate_KEY and
-# the CPU ticks used to cpu_KEY; fails unless every answer was right.
+# run KEY PORT PID THREADS [LEN]: one load of N exchanges; appends the rate to rate_KEY
+# and the CPU ticks used to cpu_KEY; fails unless every answer was right.
 run() {
     local key=$1 port=$2 pid=$3 threads=$4 before out rate
     before=$(ticks "$pid")
-    out=$(timeout 600 "$tmp/serve_load" client "$port" "$N" "$threads")
+    out=$(timeout 600 "$tmp/serve_load" client "$port" "$N" "$threads" ${5:-})
     echo "    $key: $out" >&2
     case "$out" in *"connections=$N ok=$N "*) ;; *) echo "some exchanges failed" >&2; exit 1 ;; esac
     rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<<"$out")
@@ -91,6 +93,8 @@ for r in $(seq 1 "$R"); do
     echo "round $r of $R" >&2
     run lab "$lab_port" "$lab_pid" 1
     run py "$py_port" "$py_pid" 1
+    run lablong "$lab_port" "$lab_pid" 1 60
+    run pylong "$py_port" "$py_pid" 1 60
     run lab64 "$lab64_port" "$lab64_pid" "$T"
     run py64 "$py64_port" "$py64_pid" "$T"
     run labc "$labc_port" "$labc_pid" "$T"
@@ -107,12 +111,17 @@ echo "lab serve benchmark: Linux $(uname -r), $(nproc) CPUs, N=$N per round, med
 printf '%-26s %-44s %7s %9s   %s\n' "load" "server" "conn/s" "CPU us/c" "rounds (conn/s)"
 row "$N seq., 1 thread" "lab serve (iterative, book defaults)" lab
 row "$N seq., 1 thread" "book_server.py (Python 3 port, listen(1))" py
+row "$N seq., 60-char line" "lab serve (iterative, book defaults)" lablong
+row "$N seq., 60-char line" "book_server.py (Python 3 port, listen(1))" pylong
 row "$N from $T threads" "lab serve --backlog 64 (iterative)" lab64
 row "$N from $T threads" "book_server.py, listen(64)" py64
 row "$N from $T threads" "lab serve --mode concurrent" labc
 row "$N from $T threads" "bare accept-answer-close loop (Rust)" bare
 echo
 echo "iterative, 1 client thread:  lab serve / Python 3 port = $(ratio "$(median $rate_lab)" "$(median $rate_py)")x   (target: at least 3x)"
+echo "iterative, 60-char line:     lab serve / Python 3 port = $(ratio "$(median $rate_lablong)" "$(median $rate_pylong)")x"
 echo "iterative, $T client threads: lab serve / Python 3 port = $(ratio "$(median $rate_lab64)" "$(median $rate_py64)")x"
-echo "CPU per connection:          Python 3 port / lab serve = $(ratio "$cpu_py" "$cpu_lab")x"
+echo "CPU per connection (hello):  Python 3 port / lab serve = $(ratio "$cpu_py" "$cpu_lab")x"
+echo "CPU floor: the bare loop's CPU per connection is what the kernel's accept/send/recv/close cost"
+echo "any server here; no server can be faster than that in this load."
 echo "concurrent:                  lab serve / bare loop     = $(ratio "$(median $rate_labc)" "$(median $rate_bare)")x"

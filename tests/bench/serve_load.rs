@@ -1,7 +1,8 @@
 //! Load client and bare server for tests/bench/serve.sh (std only; the script builds it
 //! with `rustc -O`). Not part of `lab`.
 //!
-//!   serve_load client PORT CONNECTIONS THREADS   full exchanges, prints figures
+//!   serve_load client PORT CONNECTIONS THREADS [LEN]   full exchanges with a line of LEN
+//!                                                      characters (default: "hello"), prints figures
 //!   serve_load bare                              a bare accept-answer-close loop on 127.0.0.1:0
 
 use std::io::{Read, Write};
@@ -9,20 +10,23 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 const PROMPT: &[u8] = b"Please enter a string:";
-const ANSWER: &[u8] = b"You entered 5 characters.\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("client") if args.len() == 5 => {
+        Some("client") if args.len() == 5 || args.len() == 6 => {
             let port: u16 = args[2].parse().expect("PORT");
             let conns: usize = args[3].parse().expect("CONNECTIONS");
             let threads: usize = args[4].parse::<usize>().expect("THREADS").max(1);
-            client(port, conns, threads);
+            let line = match args.get(5) {
+                Some(n) => "x".repeat(n.parse().expect("LEN")),
+                None => "hello".to_string(),
+            };
+            client(port, conns, threads, &line);
         }
         Some("bare") => bare(),
         _ => {
-            eprintln!("usage: serve_load client PORT CONNECTIONS THREADS | serve_load bare");
+            eprintln!("usage: serve_load client PORT CONNECTIONS THREADS [LEN] | serve_load bare");
             std::process::exit(2);
         }
     }
@@ -30,7 +34,7 @@ fn main() {
 
 /// One exchange as the learner does it with nc: wait for the prompt, send a line,
 /// read to the server's close. True if the answer was right.
-fn exchange(port: u16) -> bool {
+fn exchange(port: u16, line: &str, answer: &[u8]) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -43,23 +47,25 @@ fn exchange(port: u16) -> bool {
             Ok(n) => buf.extend_from_slice(&b[..n]),
         }
     }
-    if s.write_all(b"hello\n").is_err() {
+    if s.write_all(format!("{line}\n").as_bytes()).is_err() {
         return false;
     }
     buf.clear();
     if s.read_to_end(&mut buf).is_err() {
         return false;
     }
-    buf == ANSWER
+    buf == answer
 }
 
-fn client(port: u16, conns: usize, threads: usize) {
+fn client(port: u16, conns: usize, threads: usize, line: &str) {
+    let answer = format!("You entered {} characters.\n", line.len());
+    let answer = answer.as_bytes();
     let started = Instant::now();
     let ok: usize = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 let n = conns / threads + usize::from(t < conns % threads);
-                s.spawn(move || (0..n).filter(|_| exchange(port)).count())
+                s.spawn(move || (0..n).filter(|_| exchange(port, line, answer)).count())
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()

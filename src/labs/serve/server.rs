@@ -170,7 +170,8 @@ pub struct Summary {
 impl Summary {
     fn add(&mut self, r: Record, cfg: &Config, keep: bool) {
         if cfg.log {
-            eprintln!("{}", r.log_line());
+            // One write(2) per line (eprintln! may split it), so lines never interleave.
+            let _ = io::stderr().write_all(format!("{}\n", r.log_line()).as_bytes());
         }
         self.clients += 1;
         self.bytes += r.received as u64;
