@@ -2,6 +2,7 @@
 //! live experiment per question a beginner asked about them.
 
 pub mod cli;
+pub mod docs;
 pub mod gopher;
 pub mod labs;
 pub mod render;

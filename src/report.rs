@@ -22,6 +22,9 @@ pub struct Report {
     /// Free-form remarks: what could not be measured here, and why.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// `notes` in Simplified Chinese, by position; "" or missing falls back to English.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes_zh: Vec<String>,
     pub elapsed_ms: f64,
 }
 
@@ -56,6 +59,9 @@ pub struct Table {
     pub rows: Vec<Row>,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// `notes` in Simplified Chinese, by position; "" or missing falls back to English.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes_zh: Vec<String>,
     /// The title in Simplified Chinese, for docs/zh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_zh: Option<String>,
@@ -108,6 +114,7 @@ impl Report {
             tables: Vec::new(),
             findings: Vec::new(),
             notes: Vec::new(),
+            notes_zh: Vec::new(),
             elapsed_ms: 0.0,
         }
     }
@@ -139,6 +146,11 @@ impl Report {
         }
     }
 
+    /// A report-level note with its Simplified Chinese text.
+    pub fn note_zh(&mut self, note: impl Into<String>, zh: impl Into<String>) {
+        push_note_zh(&mut self.notes, &mut self.notes_zh, note.into(), zh.into());
+    }
+
     pub fn table(&self, id: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.id == id)
     }
@@ -160,6 +172,7 @@ impl Table {
                 .collect(),
             rows: Vec::new(),
             notes: Vec::new(),
+            notes_zh: Vec::new(),
             title_zh: None,
         }
     }
@@ -194,9 +207,28 @@ impl Table {
         self.notes.push(note.into());
     }
 
+    /// A note with its Simplified Chinese text.
+    pub fn note_zh(&mut self, note: impl Into<String>, zh: impl Into<String>) {
+        push_note_zh(&mut self.notes, &mut self.notes_zh, note.into(), zh.into());
+    }
+
     /// Rows whose `key` equals `value`.
     pub fn rows_where<'a>(&'a self, key: &'a str, value: &'a Value) -> impl Iterator<Item = &'a Row> {
         self.rows.iter().filter(move |r| r.get(key) == Some(value))
+    }
+}
+
+fn push_note_zh(notes: &mut Vec<String>, notes_zh: &mut Vec<String>, en: String, zh: String) {
+    notes_zh.resize(notes.len(), String::new());
+    notes.push(en);
+    notes_zh.push(zh);
+}
+
+/// The note at `i` in Chinese when there is one, else in English.
+pub fn note_in_zh<'a>(notes: &'a [String], notes_zh: &'a [String], i: usize) -> &'a str {
+    match notes_zh.get(i) {
+        Some(z) if !z.is_empty() => z,
+        _ => &notes[i],
     }
 }
 

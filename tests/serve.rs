@@ -611,4 +611,23 @@ fn report_runs_in_the_sandbox_without_leaks() {
         .unwrap()
         .iter()
         .all(|f| f["zh"].is_object()));
+    // Every note has its Chinese text beside it, for docs/zh.
+    let holders = std::iter::once(&v).chain(v["tables"].as_array().unwrap());
+    for h in holders {
+        let (en, zh) = (&h["notes"], &h["notes_zh"]);
+        assert_eq!(
+            en.as_array().map(Vec::len),
+            zh.as_array().map(Vec::len),
+            "{en} / {zh}"
+        );
+        for z in zh.as_array().unwrap() {
+            assert!(
+                z.as_str()
+                    .unwrap()
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{z}"
+            );
+        }
+    }
 }

@@ -72,10 +72,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     report.tables.push(restart);
     report.tables.push(scenario_table(ctx, port)?);
     if !isolated {
-        report.notes.push(
+        report.note_zh(
             "scenarios shared one network namespace (no fresh namespace per scenario could be made); \
-             each used a new kernel-chosen port"
-                .into(),
+             each used a new kernel-chosen port",
+            "各场景共用了同一个网络命名空间（无法为每个场景新建命名空间）；每个场景都用了内核新选的端口",
         );
     }
     findings(&mut report);
@@ -123,8 +123,9 @@ fn readback_table(values: &[i32]) -> Table {
             }
         }
     }
-    t.note(
+    t.note_zh(
         "the kernel stores a yes/no: any non-zero value is kept as 1 (socket(7): \"a boolean integer flag\")",
+        "内核只存“是/否”：任何非零值都存成 1（socket(7)：“a boolean integer flag”，布尔整数标志）",
     );
     t
 }
@@ -185,8 +186,14 @@ fn restart_table(ctx: &Ctx, port: u16) -> Result<(Table, bool)> {
             });
         }
     }
-    t.note("TIME-WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN, fixed; tcp_fin_timeout does not change it)");
-    t.note("Linux lets a bind reuse a port held by TIME-WAIT only if the old socket and the new one both set SO_REUSEADDR");
+    t.note_zh(
+        "TIME-WAIT lasts 60 s on Linux (TCP_TIMEWAIT_LEN, fixed; tcp_fin_timeout does not change it)",
+        "Linux 上 TIME-WAIT 持续 60 秒（TCP_TIMEWAIT_LEN，固定值；tcp_fin_timeout 改变不了它）",
+    );
+    t.note_zh(
+        "Linux lets a bind reuse a port held by TIME-WAIT only if the old socket and the new one both set SO_REUSEADDR",
+        "只有旧套接字和新套接字都设置了 SO_REUSEADDR，Linux 才允许 bind 重用被 TIME-WAIT 占着的端口",
+    );
     Ok((t, all_isolated))
 }
 

@@ -1,12 +1,19 @@
 //! The only place for raw system calls: integer socket options, errno names,
 //! namespaces, sock_diag, /proc and sysctl reads. Labs call these, never libc.
 
+pub mod connect;
 pub mod diag;
+pub mod fileio;
+pub mod link;
 pub mod netns;
+pub mod options;
 pub mod poll;
+pub mod privilege;
 pub mod proc;
 pub mod signal;
+pub mod socket;
 pub mod sockopt;
+pub mod sysctl_ns;
 
 use std::io;
 

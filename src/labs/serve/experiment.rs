@@ -70,9 +70,10 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     report.tables.push(answers);
     ctx.progress("serve: 20 clients at once, one silent, in each mode");
     report.tables.push(modes_table()?);
-    report
-        .notes
-        .push(format!("the first client was greeted with {greeting:?}"));
+    report.note_zh(
+        format!("the first client was greeted with {greeting:?}"),
+        format!("第一个客户端收到的问候是 {greeting:?}"),
+    );
     findings(&mut report);
     Ok(report)
 }
@@ -261,12 +262,25 @@ fn answers_table() -> Result<(Table, String)> {
             "outcome" => rec.map(|r| r.outcome.clone()),
         });
     }
-    t.note("the server strips leading and trailing ASCII whitespace (space, \\t, \\n, \\r, \\v, \\f) as the book's Python 2 line.strip() did");
-    t.note(format!(
-        "the Python columns are what len(line.strip()) gives for the same bytes; the oversized line ({} bytes) is over this server's --max-line {MAX_LINE}, a limit the book's server did not have",
-        MAX_LINE + 905
-    ));
-    t.note("a Python 3 port reading text would stop with UnicodeDecodeError on invalid UTF-8; in the book's loop that ends the whole server");
+    t.note_zh(
+        "the server strips leading and trailing ASCII whitespace (space, \\t, \\n, \\r, \\v, \\f) as the book's Python 2 line.strip() did",
+        "服务器去掉首尾的 ASCII 空白（空格、\\t、\\n、\\r、\\v、\\f），和书中 Python 2 的 line.strip() 一样",
+    );
+    let oversized = MAX_LINE + 905;
+    t.note_zh(
+        format!(
+            "the Python columns are what len(line.strip()) gives for the same bytes; the oversized line ({oversized} bytes) \
+             is over this server's --max-line {MAX_LINE}, a limit the book's server did not have"
+        ),
+        format!(
+            "两列 Python 是同样的字节交给 len(line.strip()) 得到的结果；超长的一行（{oversized} 字节）\
+             超过了本服务器的 --max-line {MAX_LINE}，书中的服务器没有这个上限"
+        ),
+    );
+    t.note_zh(
+        "a Python 3 port reading text would stop with UnicodeDecodeError on invalid UTF-8; in the book's loop that ends the whole server",
+        "以文本方式读取的 Python 3 移植遇到无效的 UTF-8 会抛出 UnicodeDecodeError；在书中的循环里，这会让整个服务器退出",
+    );
     Ok((t, greeting))
 }
 
@@ -322,9 +336,18 @@ fn modes_table() -> Result<Table> {
             "server" => m.summary,
         });
     }
-    t.note("listen backlog 32 here (not the book's 1) so that no connection waits for a SYN retransmission: see lab backlog for that");
-    t.note("wait = from connect() to the prompt arriving; the silent client connects first and is greeted before the others start");
-    t.note("the next greeting after the silent client's shows the one-at-a-time loop directly: in the iterative mode nothing else happens until the silent client times out");
+    t.note_zh(
+        "listen backlog 32 here (not the book's 1) so that no connection waits for a SYN retransmission: see lab backlog for that",
+        "这里 listen 的 backlog 是 32（不是书中的 1），这样没有连接需要等待 SYN 重传：那部分请看 lab backlog",
+    );
+    t.note_zh(
+        "wait = from connect() to the prompt arriving; the silent client connects first and is greeted before the others start",
+        "等待 = 从 connect() 到收到提示语；沉默的客户端最先连接，并在其他客户端开始之前收到问候",
+    );
+    t.note_zh(
+        "the next greeting after the silent client's shows the one-at-a-time loop directly: in the iterative mode nothing else happens until the silent client times out",
+        "“沉默者之后下一个问候”直接显示了一次一个的循环：在迭代模式下，沉默的客户端超时之前什么也不会发生",
+    );
     Ok(t)
 }
 

@@ -1,0 +1,99 @@
+//! Every note a lab writes has Simplified Chinese text beside it (`notes_zh`, by position),
+//! so docs/zh never falls back to English, and the Chinese keeps the measured numbers.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn report(args: &[&str]) -> Value {
+    let out = Command::cargo_bin("lab")
+        .unwrap()
+        .args(args)
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("the report is JSON")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().expect("a note is a string").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The runs of ASCII digits in `s`, in order.
+fn numbers(s: &str) -> Vec<&str> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+fn has_cjk(s: &str) -> bool {
+    s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+/// `notes_zh` pairs with `notes` one to one; each entry is Chinese and keeps every number.
+fn check_notes(lab: &str, owner: &str, holder: &Value) -> usize {
+    let en = strings(&holder["notes"]);
+    let zh = strings(&holder["notes_zh"]);
+    assert_eq!(
+        en.len(),
+        zh.len(),
+        "{lab} {owner}: notes {en:?} but notes_zh {zh:?}"
+    );
+    for (e, z) in en.iter().zip(&zh) {
+        assert!(!z.trim().is_empty(), "{lab} {owner}: no Chinese for {e:?}");
+        assert!(has_cjk(z), "{lab} {owner}: {z:?} is not Chinese (for {e:?})");
+        let zn = numbers(z);
+        for n in numbers(e) {
+            assert!(
+                zn.contains(&n),
+                "{lab} {owner}: {n} of {e:?} is missing from {z:?}"
+            );
+        }
+    }
+    en.len()
+}
+
+fn check(args: &[&str]) {
+    let lab = args[0];
+    let r = report(args);
+    let tables = r["tables"].as_array().expect("tables");
+    assert!(!tables.is_empty(), "{lab}: no tables");
+    let mut seen = check_notes(lab, "report", &r);
+    for t in tables {
+        seen += check_notes(lab, &format!("table {}", t["id"]), t);
+    }
+    assert!(seen > 0, "{lab}: no notes at all, nothing was checked");
+}
+
+#[test]
+fn reuseaddr_notes_have_chinese() {
+    check(&["reuseaddr"]);
+}
+
+#[test]
+fn protocol_notes_have_chinese() {
+    check(&["protocol"]);
+}
+
+#[test]
+fn options_notes_have_chinese() {
+    check(&["options"]);
+}
+
+#[test]
+fn backlog_notes_have_chinese() {
+    check(&["backlog"]);
+}
+
+#[test]
+fn gopherd_notes_have_chinese() {
+    check(&["gopherd", "--report"]);
+}
