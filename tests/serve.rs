@@ -631,3 +631,31 @@ fn report_runs_in_the_sandbox_without_leaks() {
         }
     }
 }
+
+#[test]
+fn concurrent_mode_serves_at_most_max_concurrent_clients() {
+    let server = Server::start(&["--mode", "concurrent", "--max-concurrent", "2", "--backlog", "8"]);
+    let mut busy: Vec<TcpStream> = (0..2).map(|_| connect(server.port)).collect();
+    for s in &mut busy {
+        read_opening(s);
+    }
+    // A third client is accepted by the kernel but not served while two are in service.
+    let mut third = connect(server.port);
+    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut b = [0u8; 64];
+    let early = third.read(&mut b);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "served beyond the cap: {early:?}"
+    );
+    // One of the two finishes: now the third is greeted.
+    busy[0].write_all(b"done\n").unwrap();
+    let mut answer = String::new();
+    busy[0].read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "You entered 4 characters.\n");
+    third.set_read_timeout(Some(STEP)).unwrap();
+    assert_eq!(
+        read_opening(&mut third),
+        greeting_for(third.local_addr().unwrap())
+    );
+}

@@ -45,7 +45,7 @@ pub const LAB: Lab = Lab {
   socat - TCP:127.0.0.1:51423                 socat works too
   lab serve --port 0                          any free port; the first line says which
   lab serve --reuseaddr 0                     Ctrl-C right after a client, restart: EADDRINUSE
-  lab serve --mode concurrent                 one thread per client (up to --max-concurrent)
+  lab serve --mode concurrent                 a thread for each client (up to --max-concurrent)
   lab serve --bind 0.0.0.0                    reachable from other machines, as the book's host = ''
   lab serve --report                          the measured experiment (also part of `lab all`)
 
@@ -65,7 +65,7 @@ pub struct Args {
     /// The listen() backlog (the book's 1).
     #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true)]
     pub backlog: i32,
-    /// iterative: one client at a time, as the book; concurrent: a thread per client.
+    /// iterative: one client at a time, as the book; concurrent: each client on its own thread.
     #[arg(long, value_enum, default_value_t = Mode::Iterative)]
     pub mode: Mode,
     /// Longest line accepted, in bytes; a longer one gets a message and the connection closes.

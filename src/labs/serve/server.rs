@@ -5,12 +5,13 @@
 //! "stop" descriptor (a signalfd for the command, a pipe for the in-process experiment),
 //! so Ctrl-C is handled between two clients and even during one. Every client read is
 //! a poll with the idle timeout, every line is capped, and in the concurrent mode the
-//! number of client threads is capped; when the cap is reached the listener is simply
-//! not polled, and new clients wait in the kernel's accept queue as in the book.
+//! number of clients in service is capped (a pool of worker threads, started as needed, up
+//! to the cap); when the cap is reached the listener is simply not polled, and new clients
+//! wait in the kernel's accept queue as in the book.
 
 use super::count::{self, Count};
 use crate::sys::poll;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -19,7 +20,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// One client at a time (the book), or one thread per client up to a cap.
+/// One client at a time (the book), or each client on its own (reused) thread, up to a cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -288,9 +289,14 @@ fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> R
     let mut done_r = std::fs::File::from(done_r);
     let done_w = std::fs::File::from(done_w);
     let (tx, rx) = mpsc::channel::<Record>();
+    // Accepted clients go to a pool of worker threads, started only when no worker is
+    // idle and never more than the cap: creating a thread costs more than a client.
+    let (job_tx, job_rx) = mpsc::channel::<(Socket, Option<SocketAddr>)>();
+    let job_rx = std::sync::Mutex::new(job_rx);
     let cap = cfg.max_concurrent.max(1);
     std::thread::scope(|scope| -> Result<()> {
         let mut active = 0usize;
+        let mut workers = 0usize;
         let mut accepted = 0u64;
         loop {
             let limit = limit_reached(cfg, accepted);
@@ -325,29 +331,43 @@ fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> R
                 continue;
             };
             accepted += 1;
-            let (tx, done_w, sd) = (tx.clone(), &done_w, shutdown);
-            // If the thread cannot start, the closure (and the client socket in it) is dropped.
-            let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
-                let _ = tx.send(handle(s, peer, cfg, &sd.as_fd()));
-                let _ = (&*done_w).write(&[1]);
-            });
-            match spawned {
-                Ok(_) => active += 1,
-                Err(e) => summary.add(
-                    Record {
-                        peer,
-                        received: 0,
-                        count: None,
-                        duration: Duration::ZERO,
-                        outcome: format!("thread: {}", crate::sys::errno_name(&e)),
-                    },
-                    cfg,
-                    keep,
-                ),
+            if active >= workers {
+                let (tx, done_w, sd, jobs) = (tx.clone(), &done_w, shutdown, &job_rx);
+                let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
+                    while let Some((s, peer)) = next_job(jobs) {
+                        let _ = tx.send(handle(s, peer, cfg, &sd.as_fd()));
+                        let _ = (&*done_w).write(&[1]);
+                    }
+                });
+                match spawned {
+                    Ok(_) => workers += 1,
+                    // Busy workers will take the client later; with none at all, give up on it.
+                    Err(e) if workers == 0 => {
+                        let outcome = format!("thread: {}", crate::sys::errno_name(&e));
+                        summary.add(
+                            Record {
+                                peer,
+                                received: 0,
+                                count: None,
+                                duration: Duration::ZERO,
+                                outcome,
+                            },
+                            cfg,
+                            keep,
+                        );
+                        continue;
+                    }
+                    Err(_) => {}
+                }
+            }
+            active += 1;
+            if job_tx.send((s, peer)).is_err() {
+                bail!("the worker threads are gone");
             }
         }
-        // Stop accepting, tell every worker to close its client, collect their records.
+        // Stop accepting, tell every worker to close its client and to end, collect the records.
         drop(shutdown_trigger);
+        drop(job_tx);
         drop(tx);
         for r in rx.iter() {
             summary.add(r, cfg, keep);
@@ -355,6 +375,13 @@ fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> R
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// The next client for a worker, or `None` once the server is stopping.
+fn next_job(
+    jobs: &std::sync::Mutex<mpsc::Receiver<(Socket, Option<SocketAddr>)>>,
+) -> Option<(Socket, Option<SocketAddr>)> {
+    jobs.lock().ok()?.recv().ok()
 }
 
 /// How long to keep reading (and discarding) after the answer, so that unread input
