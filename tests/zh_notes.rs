@@ -97,3 +97,18 @@ fn backlog_notes_have_chinese() {
 fn gopherd_notes_have_chinese() {
     check(&["gopherd", "--report"]);
 }
+
+#[test]
+fn serve_notes_have_chinese() {
+    check(&["serve", "--report"]);
+}
+
+#[test]
+fn argv_notes_have_chinese() {
+    check(&["argv"]);
+}
+
+#[test]
+fn gopher_notes_have_chinese() {
+    check(&["gopher"]);
+}

@@ -128,16 +128,17 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     };
     let mut shapes = shape_table(&pythons, script.as_ref());
     if pythons.is_empty() {
-        shapes.note(
+        shapes.note_zh(
             "no Python was run (none found, or --no-python): the python columns are derived from the code",
+            "没有运行任何 Python（未找到，或用了 --no-python）：Python 各列是从代码推出来的",
         );
     }
     report.tables.push(shapes);
     if let Some(s) = &script {
         if ctx.sandbox == "host" {
-            report.notes.push(
-                "the local run on port 70 needs the lab's private network namespace; skipped on the host"
-                    .into(),
+            report.note_zh(
+                "the local run on port 70 needs the lab's private network namespace; skipped on the host",
+                "在 70 端口的本地运行需要实验自己的私有网络命名空间；在宿主机上跳过",
             );
         } else {
             ctx.progress("running the book's program against a local Gopher responder on 127.0.0.1:70");
@@ -319,8 +320,14 @@ fn shape_table(pythons: &[Python], script: Option<&TempScripts>) -> Table {
         }
         t.push(r);
     }
-    t.note("the program reads sys.argv[1] (host) and sys.argv[2] (selector) with no check, and always uses port 70");
-    t.note("lab gopher sends a two-argument selector exactly as typed; %XX is decoded only inside gopher:// URLs (RFC 4266)");
+    t.note_zh(
+        "the program reads sys.argv[1] (host) and sys.argv[2] (selector) with no check, and always uses port 70",
+        "书中的程序不加检查地读取 sys.argv[1]（主机）和 sys.argv[2]（选择子），端口总是 70",
+    );
+    t.note_zh(
+        "lab gopher sends a two-argument selector exactly as typed; %XX is decoded only inside gopher:// URLs (RFC 4266)",
+        "lab gopher 把两参数形式的选择子原样发送；%XX 只在 gopher:// URL 里才解码（RFC 4266）",
+    );
     t
 }
 
@@ -506,7 +513,10 @@ fn loopback_table(pythons: &[Python], s: &TempScripts) -> Result<Table> {
             row! { "program" => program, "argv" => typed(&argv), "result" => result, "server_read" => read },
         );
     }
-    t.note("the lab's Python 3 port changes two things only: sendall((filename + \"\\r\\n\").encode()) and sys.stdout.buffer.write(buf)");
+    t.note_zh(
+        "the lab's Python 3 port changes two things only: sendall((filename + \"\\r\\n\").encode()) and sys.stdout.buffer.write(buf)",
+        "本实验的 Python 3 移植版只改了两处：sendall((filename + \"\\r\\n\").encode()) 和 sys.stdout.buffer.write(buf)",
+    );
     Ok(t)
 }
 

@@ -826,7 +826,10 @@ fn wire_table(fetches: &[(&str, &Fetched)], received: &Received) -> Table {
             format!("in {} recv calls that returned data", f.ex.chunks),
         );
     }
-    t.note("\"(server read)\" is what the responder thread read from its socket: the proof of what went on the wire");
+    t.note_zh(
+        "\"(server read)\" is what the responder thread read from its socket: the proof of what went on the wire",
+        "“(server read)” 是应答线程从自己的套接字读到的内容：线路上实际传了什么的证据",
+    );
     t
 }
 
@@ -862,10 +865,16 @@ fn text_table(raw: &[u8], printed: &[u8], f: &TextFilter) -> Table {
         "program" => "lab gopher (RFC 1436 text rules)", "bytes" => printed.len(),
         "terminator" => printed.ends_with(b"\n.\r\n"), "dots" => count_dots(printed), "tail" => tail(printed),
     });
-    t.note(format!(
-        "lab gopher dropped the final \".\" line: {}; removed the doubled dot of {} line(s)",
-        f.stats.terminator, f.stats.unstuffed
-    ));
+    t.note_zh(
+        format!(
+            "lab gopher dropped the final \".\" line: {}; removed the doubled dot of {} line(s)",
+            f.stats.terminator, f.stats.unstuffed
+        ),
+        format!(
+            "lab gopher 去掉了结尾的 “.” 行：{}；还原了 {} 行开头被双写的点",
+            f.stats.terminator, f.stats.unstuffed
+        ),
+    );
     t
 }
 
