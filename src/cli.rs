@@ -10,7 +10,10 @@ Examples:
   lab reuseaddr                    what the 1 in setsockopt(SO_REUSEADDR, 1) means
   lab backlog --clients 20         what listen(1) does when 20 clients connect at once
   lab protocol --format json | jq '.findings'
+  lab serve                        the book's server on port 51423; then: telnet 127.0.0.1 51423
+  lab gopher --local               the book's client reading this lab's docs, no network needed
   lab all --format markdown > results.md
+  lab docs --check                 is docs/ current with docs/results.json?
 
 Exit status: 0 done, 1 the lab itself failed (one line on stderr), 2 bad usage.";
 
