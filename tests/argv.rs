@@ -1,20 +1,19 @@
 //! `lab argv` as a user meets it: the table of shapes in all three formats, and the
 //! learner's case answered (IndexError from the book, a note from lab gopher).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{field_of_each, find_table, stdout_of, table};
 use std::time::Duration;
 
+/// `lab ARGS --leak-check`, bounded to 60 s: asserts it succeeds and returns its stdout.
 fn lab(args: &[&str]) -> String {
-    let out = Command::cargo_bin("lab")
-        .unwrap()
-        .args(args)
-        .arg("--leak-check")
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(
+        common::lab()
+            .args(args)
+            .arg("--leak-check")
+            .timeout(Duration::from_secs(60)),
+    );
     String::from_utf8(out).unwrap()
 }
 
@@ -22,12 +21,7 @@ fn lab(args: &[&str]) -> String {
 fn json_has_every_shape_and_the_learners_answer() {
     let v: serde_json::Value = serde_json::from_str(&lab(&["argv", "--format", "json"])).unwrap();
     assert_eq!(v["lab"], "argv");
-    let shapes = v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "shapes")
-        .unwrap();
+    let shapes = table(&v, "shapes");
     let rows = shapes["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 20);
     let row = |name: &str| rows.iter().find(|r| r["shape"] == name).unwrap().clone();
@@ -57,12 +51,7 @@ fn json_has_every_shape_and_the_learners_answer() {
     if let Some(ran) = learner["ran"].as_str() {
         assert!(ran.contains("IndexError"), "{ran}");
     }
-    let claims: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["verdict"].clone())
-        .collect();
+    let claims = field_of_each(&v["findings"], "verdict");
     assert_eq!(claims[0], "refuted", "the book is not wrong");
     assert!(claims.iter().all(|c| c != "depends"));
     // Every finding has its Chinese text.
@@ -76,12 +65,7 @@ fn json_has_every_shape_and_the_learners_answer() {
 #[test]
 fn where_python_ran_on_loopback_the_server_saw_the_selector() {
     let v: serde_json::Value = serde_json::from_str(&lab(&["argv", "--format", "json"])).unwrap();
-    let Some(t) = v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "loopback")
-    else {
+    let Some(t) = find_table(&v, "loopback") else {
         eprintln!("\n*** SKIPPED: no Python, or no private namespace: no loopback run ***\n");
         return;
     };

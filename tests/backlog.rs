@@ -1,38 +1,11 @@
 //! `lab backlog` end to end: what the kernel did with a full accept queue, as root
 //! and unprivileged, in every output format, without leaking a socket or thread.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{is_root, json, lab, rows, stdout_text, unprivileged_json};
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn lab() -> Command {
-    Command::cargo_bin("lab").unwrap()
-}
-
-fn json_of(args: &[&str]) -> Value {
-    let out = lab()
-        .args(args)
-        .args(["--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
-fn table<'a>(r: &'a Value, id: &str) -> &'a Value {
-    r["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no table {id}"))
-}
-
-fn rows<'a>(r: &'a Value, id: &str) -> &'a Vec<Value> {
-    table(r, id)["rows"].as_array().unwrap()
-}
 
 fn listener(r: &Value, what: &str, col: &str) -> i64 {
     rows(r, "listener").iter().find(|x| x["what"] == what).unwrap()[col]
@@ -103,7 +76,7 @@ fn assert_every_client_accounted_for(r: &Value) {
 
 #[test]
 fn listen_one_takes_two_and_the_rest_retry() {
-    let r = json_of(&["backlog", "--clients", "20", "--leak-check"]);
+    let r = json(&["backlog", "--clients", "20", "--leak-check"]);
     assert_backlog_plus_one(&r, 1, 20);
     let over = rows(&r, "counters")
         .iter()
@@ -146,7 +119,7 @@ fn listen_one_takes_two_and_the_rest_retry() {
 
 #[test]
 fn a_backlog_with_room_for_everyone_connects_all_at_once() {
-    let r = json_of(&["backlog", "--clients", "6", "--backlog", "8", "--window", "300"]);
+    let r = json(&["backlog", "--clients", "6", "--backlog", "8", "--window", "300"]);
     let clients = rows(&r, "clients");
     assert!(clients
         .iter()
@@ -158,7 +131,7 @@ fn a_backlog_with_room_for_everyone_connects_all_at_once() {
 
 #[test]
 fn the_sweep_shows_backlog_plus_one() {
-    let r = json_of(&[
+    let r = json(&[
         "backlog",
         "--clients",
         "8",
@@ -183,7 +156,7 @@ fn the_sweep_shows_backlog_plus_one() {
 
 #[test]
 fn somaxconn_clamps_inside_the_runs_own_namespace() {
-    let r = json_of(&[
+    let r = json(&[
         "backlog",
         "--clients",
         "8",
@@ -207,24 +180,15 @@ fn somaxconn_clamps_inside_the_runs_own_namespace() {
 
 #[test]
 fn no_sandbox_sweep_leaves_nothing_behind() {
-    let out = lab()
-        .args([
-            "backlog",
-            "--no-sandbox",
-            "--leak-check",
-            "--backlog",
-            "1,3",
-            "--clients",
-            "6",
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
+    let r = json(&[
+        "backlog",
+        "--no-sandbox",
+        "--leak-check",
+        "--backlog",
+        "1,3",
+        "--clients",
+        "6",
+    ]);
     assert_eq!(r["environment"]["sandbox"], "host");
     assert_eq!(rows(&r, "sweep")[1]["connected"], 4);
 }
@@ -257,20 +221,10 @@ fn clients_are_bounded_with_a_clear_error() {
 #[test]
 fn json_and_markdown_render_the_same_report() {
     let args = ["backlog", "--clients", "5", "--backlog", "0,2"];
-    let r = json_of(&args);
+    let r = json(&args);
     let report: lab::report::Report = serde_json::from_value(r.clone()).unwrap();
     let md = lab::render::markdown(&report);
-    let md_run = String::from_utf8(
-        lab()
-            .args(args)
-            .args(["--format", "markdown"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
-    )
-    .unwrap();
+    let md_run = stdout_text(&[&args[..], &["--format", "markdown"]].concat());
     for t in &report.tables {
         let header = format!(
             "| {} |",
@@ -307,24 +261,7 @@ fn unprivileged_run_keeps_the_invariants() {
     if !is_root() {
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args([
-            "backlog",
-            "--clients",
-            "10",
-            "--window",
-            "1100",
-            "--leak-check",
-            "--format",
-            "json",
-        ])
-        .output()
-        .expect("setpriv runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = unprivileged_json(&["backlog", "--clients", "10", "--window", "1100", "--leak-check"]);
     assert_eq!(r["environment"]["uid"], 65534);
     assert_backlog_plus_one(&r, 1, 10);
     // Sysctl rows are measured in the user namespace, or say why not.
@@ -334,11 +271,4 @@ fn unprivileged_run_keeps_the_invariants() {
             "{row}"
         );
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }

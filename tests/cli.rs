@@ -1,16 +1,13 @@
 //! The command line as a user meets it: exit codes, formats, errors, leaks.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
 
-fn lab() -> Command {
-    Command::cargo_bin("lab").unwrap()
-}
+use common::{is_root, json, lab, leak_check, stdout_text, table, unprivileged_json};
+use predicates::prelude::*;
 
 #[test]
 fn list_names_every_lab() {
-    let out = lab().arg("list").assert().success().get_output().stdout.clone();
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout_text(&["list"]);
     for id in [
         "argv",
         "gopher",
@@ -47,14 +44,7 @@ fn lab_errors_are_one_line_without_backtrace() {
 
 #[test]
 fn reuseaddr_json_is_the_documented_shape() {
-    let out = lab()
-        .args(["reuseaddr", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json(&["reuseaddr"]);
     assert_eq!(v["lab"], "reuseaddr");
     for key in [
         "title",
@@ -67,34 +57,15 @@ fn reuseaddr_json_is_the_documented_shape() {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert!(v["environment"]["sysctls"]["net.core.somaxconn"].is_string());
-    let restart = v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "restart")
-        .unwrap();
+    let restart = table(&v, "restart");
     assert!(restart["rows"][0]["old"].is_number(), "numbers stay numbers");
 }
 
 #[test]
 fn markdown_and_table_render_the_same_report() {
-    let md = lab()
-        .args(["reuseaddr", "--format", "markdown"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let md = String::from_utf8(md).unwrap();
+    let md = stdout_text(&["reuseaddr", "--format", "markdown"]);
     assert!(md.contains("| old server's value | new server's value |"));
-    let plain = lab()
-        .arg("reuseaddr")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let plain = String::from_utf8(plain).unwrap();
+    let plain = stdout_text(&["reuseaddr"]);
     assert!(
         !plain.contains('│') && !plain.contains('─'),
         "piped tables use plain ASCII"
@@ -105,37 +76,19 @@ fn markdown_and_table_render_the_same_report() {
 
 #[test]
 fn reuseaddr_leaves_no_fd_or_thread_behind() {
-    lab().args(["reuseaddr", "--leak-check"]).assert().success();
-    lab()
-        .args(["reuseaddr", "--leak-check", "--no-sandbox"])
-        .assert()
-        .success();
+    leak_check(&["reuseaddr"]);
+    leak_check(&["reuseaddr", "--no-sandbox"]);
 }
 
 /// The whole lab, run by an unprivileged user: it must finish and say where it ran.
 #[test]
 fn unprivileged_run_reports_its_sandbox() {
-    if !nix_is_root() {
+    if !is_root() {
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["reuseaddr", "--format", "json"])
-        .output()
-        .expect("setpriv runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = unprivileged_json(&["reuseaddr"]);
     assert_eq!(v["environment"]["uid"], 65534);
     assert_eq!(v["environment"]["privileged"], false);
     let sandbox = v["environment"]["sandbox"].as_str().unwrap();
     assert!(sandbox == "userns+netns" || sandbox == "host", "{sandbox}");
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }

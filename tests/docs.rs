@@ -4,7 +4,9 @@
 //! Most tests use a fixture: the real `lab reuseaddr` report plus a small synthetic report
 //! for every other lab, with the real sheets where they exist and skeleton sheets otherwise.
 
-use assert_cmd::Command;
+mod common;
+
+use common::lab;
 use lab::docs::{self, Lang, Marker, Sheets, GENERATED_MARK};
 use lab::labs::LABS;
 use lab::report::{Report, Table, Verdict};
@@ -12,10 +14,6 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tempfile::TempDir;
-
-fn lab() -> Command {
-    Command::cargo_bin("lab").unwrap()
-}
 
 fn sheets_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("labs")
@@ -25,13 +23,7 @@ fn sheets_dir() -> PathBuf {
 fn reuseaddr_report() -> &'static Report {
     static REPORT: OnceLock<Report> = OnceLock::new();
     REPORT.get_or_init(|| {
-        let out = lab()
-            .args(["reuseaddr", "--format", "json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let out = common::stdout(&["reuseaddr", "--format", "json"]);
         serde_json::from_slice(&out).expect("lab reuseaddr --format json prints a report")
     })
 }

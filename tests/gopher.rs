@@ -4,7 +4,10 @@
 //!
 //! Every child is killed by a Drop guard; every wait is bounded.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{field_of_each, is_root, stdout_of};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -14,14 +17,11 @@ use std::time::{Duration, Instant};
 
 const NOBODY: &str = "65534";
 
+/// `lab`, bounded to 30 s.
 fn lab() -> Command {
-    let mut c = Command::cargo_bin("lab").unwrap();
+    let mut c = common::lab();
     c.timeout(Duration::from_secs(30));
     c
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 fn find(bin: &str) -> Option<PathBuf> {
@@ -38,6 +38,27 @@ struct Peer {
     port: u16,
     _dir: tempfile::TempDir,
     root: PathBuf,
+}
+
+impl Peer {
+    /// Starts `cmd` in its own process group and waits until it listens on `port`.
+    fn start(
+        name: &'static str,
+        cmd: std::process::Command,
+        port: u16,
+        dir: tempfile::TempDir,
+        root: PathBuf,
+    ) -> Peer {
+        let mut p = Peer {
+            name,
+            child: spawn_group(cmd),
+            port,
+            _dir: dir,
+            root,
+        };
+        wait_ready(&mut p);
+        p
+    }
 }
 
 impl Drop for Peer {
@@ -135,15 +156,7 @@ fn gophernicus() -> Option<Peer> {
     let mut cmd = std::process::Command::new(socat);
     cmd.arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
         .arg(format!("EXEC:{exec}"));
-    let mut p = Peer {
-        name: "gophernicus",
-        child: spawn_group(cmd),
-        port,
-        _dir: dir,
-        root,
-    };
-    wait_ready(&mut p);
-    Some(p)
+    Some(Peer::start("gophernicus", cmd, port, dir, root))
 }
 
 /// pygopherd with a copy of its Debian config: 127.0.0.1, our port, our root, no chroot.
@@ -179,15 +192,7 @@ fn pygopherd() -> Option<Peer> {
             .arg(&bin);
     }
     cmd.arg(&conf_path);
-    let mut p = Peer {
-        name: "pygopherd",
-        child: spawn_group(cmd),
-        port,
-        _dir: dir,
-        root,
-    };
-    wait_ready(&mut p);
-    Some(p)
+    Some(Peer::start("pygopherd", cmd, port, dir, root))
 }
 
 /// curl's gopher:// fetch: the reference bytes.
@@ -201,14 +206,7 @@ fn curl(url: &str) -> Vec<u8> {
 }
 
 fn lab_out(args: &[&str]) -> Vec<u8> {
-    lab()
-        .args(args)
-        .arg("--leak-check")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone()
+    stdout_of(lab().args(args).arg("--leak-check"))
 }
 
 /// Menu, text and binary through lab gopher, each compared with curl.
@@ -381,12 +379,7 @@ fn odd_menus_show_malformed_lines_and_survive_anything() {
         "json",
     ]))
     .unwrap();
-    let kinds: Vec<_> = json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["kind"].clone())
-        .collect();
+    let kinds = field_of_each(&json["items"], "kind");
     assert_eq!(
         kinds,
         ["info", "malformed", "malformed", "item", "malformed", "item"]
@@ -520,6 +513,17 @@ fn bad_input_is_one_line_saying_what_to_type() {
     }
 }
 
+/// `lab gopher URL` with a pseudo-terminal as its stdout, which script(1) gives it.
+fn gopher_on_a_terminal(script: &Path, url: &str) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("lab");
+    std::process::Command::new(script)
+        .args(["-qec"])
+        .arg(format!("{} gopher {url}", bin.display()))
+        .arg("/dev/null")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn binary_is_refused_on_a_terminal() {
     let Some(script) = find("script") else {
@@ -527,14 +531,8 @@ fn binary_is_refused_on_a_terminal() {
         return;
     };
     let (port, h) = one_shot_server(vec![vec![0u8; 10]]);
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    // script(1) gives the command a pseudo-terminal as its stdout; nothing is fetched.
-    let out = std::process::Command::new(script)
-        .args(["-qec"])
-        .arg(format!("{} gopher gopher://127.0.0.1:{port}/9/x", bin.display()))
-        .arg("/dev/null")
-        .output()
-        .unwrap();
+    // On a terminal, a binary item is refused before anything is fetched.
+    let out = gopher_on_a_terminal(&script, &format!("gopher://127.0.0.1:{port}/9/x"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("refusing to print a binary item"), "{text}");
     assert_eq!(out.status.code(), Some(1));
@@ -546,12 +544,7 @@ fn binary_is_refused_on_a_terminal() {
 #[test]
 fn no_target_runs_the_experiment_in_every_format() {
     let json: serde_json::Value = serde_json::from_slice(&lab_out(&["gopher", "--format", "json"])).unwrap();
-    let ids: Vec<_> = json["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].clone())
-        .collect();
+    let ids = field_of_each(&json["tables"], "id");
     assert_eq!(ids, ["wire", "menu", "text"]);
     assert!(String::from_utf8(lab_out(&["gopher", "--format", "markdown"]))
         .unwrap()
@@ -598,13 +591,7 @@ fn text_on_a_terminal_is_shown_lossily_without_escape_sequences() {
         return;
     };
     let (port, h) = one_shot_server(vec![b"hi \x1b[2J\xff there\r\n".to_vec()]);
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    let out = std::process::Command::new(script)
-        .args(["-qec"])
-        .arg(format!("{} gopher gopher://127.0.0.1:{port}/0/t", bin.display()))
-        .arg("/dev/null")
-        .output()
-        .unwrap();
+    let out = gopher_on_a_terminal(&script, &format!("gopher://127.0.0.1:{port}/0/t"));
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).expect("the terminal got valid UTF-8");
     assert!(text.contains("hi \\u{1b}[2J\u{FFFD} there"), "{text:?}");
@@ -624,17 +611,14 @@ fn local_serves_the_docs_in_process() {
     let page = "# A page\n\nline two\n";
     std::fs::write(dir.path().join("docs/page.md"), page).unwrap();
     let run = |args: &[&str]| {
-        let out = lab()
-            .current_dir(dir.path())
-            .arg("gopher")
-            .arg("--local")
-            .args(args)
-            .timeout(std::time::Duration::from_secs(30))
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let out = stdout_of(
+            lab()
+                .current_dir(dir.path())
+                .arg("gopher")
+                .arg("--local")
+                .args(args)
+                .timeout(std::time::Duration::from_secs(30)),
+        );
         String::from_utf8(out).unwrap()
     };
     assert_eq!(run(&["/page.md"]), page);

@@ -3,7 +3,9 @@
 //! escapes get a type-3 error item; several clients are served at once. Every server process
 //! is stopped by a Drop guard and every wait is bounded.
 
-use assert_cmd::Command as AssertCommand;
+mod common;
+
+use common::{is_root, lab, stdout_of, table};
 use lab::gopher::server::{self, Config};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -427,49 +429,31 @@ fn default_dir_is_docs_and_bind_is_announced() {
 
 #[test]
 fn usage_and_errors() {
-    let help = AssertCommand::cargo_bin("lab")
-        .unwrap()
-        .args(["gopherd", "--help"])
-        .assert()
-        .success();
+    let help = lab().args(["gopherd", "--help"]).assert().success();
     let help = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
     assert!(help.contains("7070") && help.contains("lab gopherd"), "{help}");
-    AssertCommand::cargo_bin("lab")
-        .unwrap()
+    lab()
         .args(["gopherd", "/no/such/dir", "--port", "0"])
         .assert()
         .code(1)
         .stderr(predicates::str::starts_with(
             "lab: error: /no/such/dir: no such directory",
         ));
-    AssertCommand::cargo_bin("lab")
-        .unwrap()
-        .args(["gopherd", "--port", "70000"])
-        .assert()
-        .code(2);
+    lab().args(["gopherd", "--port", "70000"]).assert().code(2);
 }
 
 #[test]
 fn report_runs_without_leaks() {
     // A private TMPDIR: the fixture must be gone from it afterwards.
     let tmp = tempfile::tempdir().unwrap();
-    let out = AssertCommand::cargo_bin("lab")
-        .unwrap()
-        .args(["gopherd", "--report", "--format", "json", "--leak-check"])
-        .env("TMPDIR", tmp.path())
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(
+        lab()
+            .args(["gopherd", "--report", "--format", "json", "--leak-check"])
+            .env("TMPDIR", tmp.path())
+            .timeout(Duration::from_secs(60)),
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let escapes = v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "escapes")
-        .unwrap();
+    let escapes = table(&v, "escapes");
     for row in escapes["rows"].as_array().unwrap() {
         assert!(row["answer"].as_str().unwrap().starts_with('3'), "{row}");
         assert_eq!(row["leaked"], "no");
@@ -484,17 +468,17 @@ fn report_runs_without_leaks() {
 
 #[test]
 fn report_runs_unprivileged() {
-    if !nix::unistd::geteuid().is_root() {
+    if !is_root() {
         return; // already unprivileged: report_runs_without_leaks covers it
     }
-    let lab = assert_cmd::cargo::cargo_bin("lab");
+    let bin = assert_cmd::cargo::cargo_bin("lab");
     let out = run(
         "setpriv",
         &[
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            lab.to_str().unwrap(),
+            bin.to_str().unwrap(),
             "gopherd",
             "--report",
             "--format",

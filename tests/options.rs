@@ -1,34 +1,16 @@
 //! `lab options` as a user runs it: what the kernel and the peer did, in every format.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{is_root, lab, leak_check, stdout_text, table, unprivileged_json};
 use serde_json::Value;
 
-fn lab() -> Command {
-    Command::cargo_bin("lab").unwrap()
-}
-
+/// `lab options ARGS --format json`.
 fn json(args: &[&str]) -> Value {
-    let out = lab()
-        .arg("options")
-        .args(args)
-        .args(["--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("the report is JSON")
+    common::json(&[&["options"], args].concat())
 }
 
-fn table<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no table {id} in {report}"))
-}
-
+/// The rows of a table already found.
 fn rows(t: &Value) -> &Vec<Value> {
     t["rows"].as_array().unwrap()
 }
@@ -203,24 +185,10 @@ fn keepalive_notices_a_vanished_peer() {
 
 #[test]
 fn every_format_renders() {
-    let plain = lab()
-        .args(["options", "--option", "SO_BROADCAST"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let plain = String::from_utf8(plain).unwrap();
+    let plain = stdout_text(&["options", "--option", "SO_BROADCAST"]);
     assert!(plain.contains("EACCES") && plain.contains("+===="), "{plain}");
     assert!(plain.contains("Findings"));
-    let md = lab()
-        .args(["options", "--option", "SO_OOBINLINE", "--format", "markdown"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let md = String::from_utf8(md).unwrap();
+    let md = stdout_text(&["options", "--option", "SO_OOBINLINE", "--format", "markdown"]);
     assert!(md.contains("| receiver's SO_OOBINLINE |"), "{md}");
     assert!(md.contains("**confirmed**"), "{md}");
 }
@@ -232,11 +200,8 @@ fn unknown_option_is_a_usage_error() {
 
 #[test]
 fn no_fd_or_thread_outlives_the_run() {
-    lab().args(["options", "--leak-check"]).assert().success();
-    lab()
-        .args(["options", "--leak-check", "--no-sandbox"])
-        .assert()
-        .success();
+    leak_check(&["options"]);
+    leak_check(&["options", "--no-sandbox"]);
 }
 
 /// The whole lab, run by an unprivileged user: it completes and the kernel behaves the same.
@@ -245,15 +210,7 @@ fn unprivileged_run_completes() {
     if !is_root() {
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["options", "--format", "json", "--leak-check"])
-        .output()
-        .expect("setpriv runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = unprivileged_json(&["options", "--leak-check"]);
     assert_eq!(r["environment"]["uid"], 65534);
     let sandbox = r["environment"]["sandbox"].as_str().unwrap();
     assert!(sandbox == "userns+netns" || sandbox == "host", "{sandbox}");
@@ -261,11 +218,4 @@ fn unprivileged_run_completes() {
     assert_eq!(row(e, |r| r["step"] == 3)["result"], "ECONNREFUSED");
     let l = table(&r, "linger");
     assert_eq!(row(l, |r| r["linger"] == "{1, 0}")["peer_end"], "ECONNRESET");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }

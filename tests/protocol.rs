@@ -1,37 +1,14 @@
 //! `lab protocol` as a user meets it: the kernel's answers in every format, no fd left
 //! open, and the same lab run by an unprivileged user.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{is_root, lab, rows, stdout_text, unprivileged_json};
 use serde_json::Value;
 
-fn lab() -> Command {
-    Command::cargo_bin("lab").unwrap()
-}
-
+/// `lab protocol ARGS --format json`.
 fn json(args: &[&str]) -> Value {
-    let out = lab()
-        .arg("protocol")
-        .args(args)
-        .args(["--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
-fn table<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no table {id}"))
-}
-
-fn rows<'a>(v: &'a Value, id: &str) -> &'a Vec<Value> {
-    table(v, id)["rows"].as_array().unwrap()
+    common::json(&[&["protocol"], args].concat())
 }
 
 /// The first privilege column that was measured in this row.
@@ -150,24 +127,10 @@ fn full_matrix_has_every_cell() {
 
 #[test]
 fn markdown_and_table_formats() {
-    let md = lab()
-        .args(["protocol", "--format", "markdown"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let md = String::from_utf8(md).unwrap();
+    let md = stdout_text(&["protocol", "--format", "markdown"]);
     assert!(md.contains("| domain | type | socket() | SO_DOMAIN | SO_TYPE | SO_PROTOCOL |"));
     assert!(md.contains("| AF_INET | SOCK_STREAM | ok | AF_INET (2) | SOCK_STREAM (1) | 6 | IPPROTO_TCP |"));
-    let plain = lab()
-        .arg("protocol")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let plain = String::from_utf8(plain).unwrap();
+    let plain = stdout_text(&["protocol"]);
     assert!(plain.contains("AF_UNIX = AF_LOCAL = PF_UNIX = PF_LOCAL"));
     assert!(plain.contains("EPROTONOSUPPORT"));
     assert!(!plain.contains('│'), "piped tables use plain ASCII");
@@ -189,15 +152,7 @@ fn unprivileged_run_has_no_root_column() {
     if !is_root() {
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("lab");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["protocol", "--all", "--leak-check", "--format", "json"])
-        .output()
-        .expect("setpriv runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = unprivileged_json(&["protocol", "--all", "--leak-check"]);
     assert_eq!(v["environment"]["uid"], 65534);
     assert_kernel_answers(&v);
     for r in rows(&v, "matrix") {
@@ -220,13 +175,6 @@ fn root_run_drops_privileges_in_a_child() {
     let raw = cell(&v, "AF_INET", "SOCK_RAW", 1);
     assert_eq!(raw["root"], "ok", "root has CAP_NET_RAW: {raw}");
     assert_eq!(raw["unprivileged"], "EPERM", "uid 65534 has not: {raw}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }
 
 /// CAP_NET_RAW (bit 13) in this process's effective set (capabilities(7)).

@@ -2,6 +2,9 @@
 //! by Debian's nc, socat and telnet and by Rust clients; then hostile load, signals,
 //! and the restart the learner tried with SO_REUSEADDR 0, 1 and 50.
 
+mod common;
+
+use common::has_cjk;
 use socket2::Socket;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -141,6 +144,15 @@ impl Server {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// Asserts the fds settle back to `baseline`, stops the server with SIGTERM, asserts a
+    /// clean exit, and returns the rest of its stdout (the summary).
+    fn stop_at_baseline(&mut self, baseline: usize) -> String {
+        assert_eq!(self.fds_settle_to(baseline), baseline, "fds back to the baseline");
+        self.signal(libc::SIGTERM);
+        assert!(self.wait_exit().unwrap().success());
+        self.rest_of_stdout()
     }
 
     /// The rest of stdout, after the process has exited.
@@ -493,14 +505,7 @@ fn hostile_load_sequential_iterative() {
         assert!(String::from_utf8_lossy(&rest).contains("No input for 0.3 s"));
     }
     assert!(server.alive());
-    assert_eq!(
-        server.fds_settle_to(baseline),
-        baseline,
-        "fds back to the baseline"
-    );
-    server.signal(libc::SIGTERM);
-    assert!(server.wait_exit().unwrap().success());
-    let out = server.rest_of_stdout();
+    let out = server.stop_at_baseline(baseline);
     assert!(
         out.contains(&format!("{} clients served ({} answered)", good + 31, good + 1)),
         "{out}"
@@ -567,14 +572,7 @@ fn hostile_load_concurrent() {
     assert!(server.alive());
     assert!(well_behaved(port, 9999), "still serving");
     drop(idle);
-    assert_eq!(
-        server.fds_settle_to(baseline),
-        baseline,
-        "fds back to the baseline"
-    );
-    server.signal(libc::SIGTERM);
-    assert!(server.wait_exit().unwrap().success());
-    let out = server.rest_of_stdout();
+    let out = server.stop_at_baseline(baseline);
     let total = 1 + THREADS * EACH + 20 + 10 + 1;
     assert!(out.contains(&format!("{total} clients served")), "{out}");
     assert!(out.contains("10 line too long"), "{out}");
@@ -599,12 +597,7 @@ fn help_shows_telnet_and_nc() {
 
 #[test]
 fn report_runs_in_the_sandbox_without_leaks() {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("lab"))
-        .args(["serve", "--report", "--format", "json", "--leak-check"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::json(&["serve", "--report", "--leak-check"]);
     assert_eq!(v["lab"], "serve");
     assert!(v["findings"]
         .as_array()
@@ -621,13 +614,7 @@ fn report_runs_in_the_sandbox_without_leaks() {
             "{en} / {zh}"
         );
         for z in zh.as_array().unwrap() {
-            assert!(
-                z.as_str()
-                    .unwrap()
-                    .chars()
-                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
-                "{z}"
-            );
+            assert!(has_cjk(z.as_str().unwrap()), "{z}");
         }
     }
 }

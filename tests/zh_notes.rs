@@ -1,21 +1,10 @@
 //! Every note a lab writes has Simplified Chinese text beside it (`notes_zh`, by position),
 //! so docs/zh never falls back to English, and the Chinese keeps the measured numbers.
 
-use assert_cmd::Command;
-use serde_json::Value;
+mod common;
 
-fn report(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("lab")
-        .unwrap()
-        .args(args)
-        .args(["--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("the report is JSON")
-}
+use common::{has_cjk, json};
+use serde_json::Value;
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -32,10 +21,6 @@ fn numbers(s: &str) -> Vec<&str> {
     s.split(|c: char| !c.is_ascii_digit())
         .filter(|n| !n.is_empty())
         .collect()
-}
-
-fn has_cjk(s: &str) -> bool {
-    s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
 /// `notes_zh` pairs with `notes` one to one; each entry is Chinese and keeps every number.
@@ -63,7 +48,7 @@ fn check_notes(lab: &str, owner: &str, holder: &Value) -> usize {
 
 fn check(args: &[&str]) {
     let lab = args[0];
-    let r = report(args);
+    let r = json(args);
     let tables = r["tables"].as_array().expect("tables");
     assert!(!tables.is_empty(), "{lab}: no tables");
     let mut seen = check_notes(lab, "report", &r);
