@@ -15,7 +15,7 @@ use crate::cli::Global;
 use crate::report::{Cell, Report, Table, Verdict};
 use crate::row;
 use crate::sandbox::Ctx;
-use crate::sys::{self, connect, diag, proc, sysctl_ns};
+use crate::sys::{self, connect, diag, poll, proc, sysctl_ns};
 use anyhow::{bail, Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
@@ -444,7 +444,7 @@ fn watch(
             who.push(Who::Listener);
         }
         let wait = ((until_ms - now).ceil() as i32).clamp(0, POLL_MS);
-        let revents = connect::poll(&fds, wait).context("poll")?;
+        let revents = poll::events(&fds, wait).context("poll")?;
         let t = clock.ms();
         let mut newly = Vec::new();
         for (w, rev) in who.iter().zip(&revents) {
@@ -926,7 +926,7 @@ fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
             .filter(|s| s.1.is_none())
             .map(|s| (s.0.as_raw_fd(), libc::POLLOUT))
             .collect();
-        let rev = connect::poll(&fds, POLL_MS).context("poll")?;
+        let rev = poll::events(&fds, POLL_MS).context("poll")?;
         let mut it = rev.into_iter();
         for s in socks.iter_mut().filter(|s| s.1.is_none()) {
             if it.next().unwrap_or(0) != 0 {
@@ -1149,7 +1149,7 @@ fn read_python_port(child: &mut std::process::Child) -> Result<u16> {
     let mut text = Vec::new();
     let start = Instant::now();
     while !text.contains(&b'\n') && start.elapsed() < Duration::from_secs(3) {
-        if connect::poll(&[(out.as_raw_fd(), libc::POLLIN)], 100)?[0] == 0 {
+        if poll::events(&[(out.as_raw_fd(), libc::POLLIN)], 100)?[0] == 0 {
             continue;
         }
         let mut b = [0u8; 16];
@@ -1198,9 +1198,9 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     // Loopback handshakes finish within microseconds; wait a little so that the
     // first-SYN winners are all counted as such, then take one from the queue.
     std::thread::sleep(Duration::from_millis(20));
-    connect::poll(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
+    poll::events(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
     let mut first = socks.iter().map(|_| None::<bool>).collect::<Vec<_>>();
-    let first_poll = connect::poll(
+    let first_poll = poll::events(
         &socks
             .iter()
             .map(|s| (s.as_raw_fd(), libc::POLLOUT))

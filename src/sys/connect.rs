@@ -1,10 +1,9 @@
-//! Many connections at once: non-blocking connect(2), poll(2) over many sockets,
-//! and TCP_INFO (tcp(7)) to watch a connecting socket retransmit its SYN.
+//! Many connections at once: non-blocking connect(2), and TCP_INFO (tcp(7)) to watch a connecting socket retransmit its SYN.
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 
 /// A TCP socket with O_NONBLOCK whose connect(2) has been started; the result is
 /// Ok(()) for an immediate connect, Ok for EINPROGRESS too (the usual case), or the errno.
@@ -17,29 +16,6 @@ pub fn start_connect(addr: SocketAddr) -> io::Result<(Socket, io::Result<()>)> {
         Err(e) => Err(e),
     };
     Ok((s, r))
-}
-
-/// poll(2) on `fds` with the given events each; returns revents in the same order
-/// (POLLOUT = writable, POLLIN = readable, POLLERR/POLLHUP = failed or closed).
-pub fn poll(fds: &[(RawFd, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&(fd, events)| libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: pfds is a valid array of pollfd of the length passed.
-    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-    if rc == -1 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(vec![0; fds.len()]);
-        }
-        return Err(e);
-    }
-    Ok(pfds.iter().map(|p| p.revents).collect())
 }
 
 /// The parts of `struct tcp_info` (getsockopt TCP_INFO, tcp(7)) the backlog lab reads.
@@ -90,7 +66,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let (s, r) = start_connect(l.local_addr().unwrap()).unwrap();
         r.unwrap();
-        let rev = poll(&[(s.as_raw_fd(), libc::POLLOUT)], 1000).unwrap();
+        let rev = crate::sys::poll::events(&[(s.as_raw_fd(), libc::POLLOUT)], 1000).unwrap();
         assert!(rev[0] & libc::POLLOUT != 0, "writable once connected");
         let info = tcp_info(&s).unwrap();
         assert_eq!(info.state, 1, "ESTABLISHED");

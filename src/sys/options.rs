@@ -317,22 +317,10 @@ pub fn out_queue(fd: &impl AsRawFd) -> io::Result<i32> {
     ioctl_int(fd.as_raw_fd(), libc::TIOCOUTQ as libc::c_ulong)
 }
 
-/// SIOCINQ: bytes waiting to be read — tcp(7), udp(7).
-pub fn in_queue(fd: &impl AsRawFd) -> io::Result<i32> {
-    ioctl_int(fd.as_raw_fd(), libc::FIONREAD as libc::c_ulong)
-}
-
 /// poll(2) for `events` with a bounded wait; returns the revents (0 on timeout).
 pub fn poll(fd: &impl AsRawFd, events: i16, timeout: Duration) -> io::Result<i16> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: p is one valid pollfd.
-    check(unsafe { libc::poll(&mut p, 1, ms) })?;
-    Ok(p.revents)
+    Ok(super::poll::events(&[(fd.as_raw_fd(), events)], ms)?[0])
 }
 
 /// poll(2) revents as names: "POLLOUT|POLLERR|POLLHUP".

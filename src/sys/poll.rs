@@ -3,7 +3,7 @@
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 /// poll(2) for readability on each fd; `None` waits without limit. Returns which fds are
@@ -28,6 +28,29 @@ pub fn readable(fds: &[&dyn AsFd], timeout: Option<Duration>) -> io::Result<Vec<
         .iter()
         .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
         .collect())
+}
+
+/// poll(2) on `fds` with the given events each; returns revents in the same order
+/// (POLLOUT = writable, POLLIN = readable, POLLERR/POLLHUP = failed or closed).
+pub fn events(fds: &[(RawFd, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: pfds is a valid array of pollfd of the length passed.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(vec![0; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(pfds.iter().map(|p| p.revents).collect())
 }
 
 /// ioctl(FIONREAD): bytes received and not yet read on a socket — tcp(7) SIOCINQ.
