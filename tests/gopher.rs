@@ -405,7 +405,28 @@ fn a_huge_menu_keeps_memory_bounded() {
     let kept = json["items"].as_array().unwrap().len() as u64;
     let dropped = json["lines_not_kept"].as_u64().unwrap();
     assert!(dropped > 0, "some lines counted, not kept");
+    assert!(kept <= 10_000, "at most 10000 menu lines kept: {kept}");
     assert_eq!(kept + dropped, (20u64 << 20) / line.len() as u64);
+    h.join().unwrap();
+}
+
+#[test]
+fn endless_short_menu_lines_are_capped_by_count_with_a_note() {
+    // 200000 tiny info lines: little text, but each would be a table row.
+    let menu: Vec<u8> = b"ix\r\n".repeat(200_000);
+    let (port, h) = one_shot_server(vec![menu]);
+    let out = lab()
+        .args(["gopher", &format!("127.0.0.1:{port}"), "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = json["items"].as_array().unwrap().len() as u64;
+    assert_eq!(kept, 10_000, "the count cap, not the byte budget, stopped it");
+    assert_eq!(json["lines_not_kept"], 200_000 - 10_000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("190000 more lines"), "{err}");
     h.join().unwrap();
 }
 

@@ -198,6 +198,15 @@ fn fetch_command(args: &Args, g: &Global) -> Result<()> {
             args.output.is_none() && io::stdout().is_terminal(),
         );
         out.write_all(text.as_bytes()).or_else(ignore_broken_pipe)?;
+        if menu.dropped > 0 {
+            eprintln!(
+                "lab: note: the menu has {} more lines than the {} kept (at most {MAX_MENU_LINES} lines \
+                 or {} MiB of text are kept); they were read and counted, not shown",
+                menu.dropped,
+                menu.lines.len(),
+                MAX_MENU_BYTES >> 20
+            );
+        }
     }
     out.flush().or_else(ignore_broken_pipe)?;
     if io::stderr().is_terminal() {
@@ -315,8 +324,12 @@ struct MenuState {
     dropped: u64,
 }
 
-/// Menu text kept for the table; past this lines are only counted (the table is built in memory).
-const MAX_MENU_BYTES: usize = 16 << 20;
+/// Menu text kept for the table; past this lines are only counted (the table is built in memory,
+/// and rendering copies it a few times, so the cap is kept small).
+const MAX_MENU_BYTES: usize = 4 << 20;
+/// Menu lines kept for the table, whatever their size: a server sending endless short lines
+/// must not grow the table (each row costs far more than its text).
+pub const MAX_MENU_LINES: usize = 10_000;
 
 /// Keeps a parsed line while the budget lasts.
 fn keep(lines: &mut Vec<Line>, kept: &mut usize, dropped: &mut u64, l: Line) {
@@ -325,7 +338,7 @@ fn keep(lines: &mut Vec<Line>, kept: &mut usize, dropped: &mut u64, l: Line) {
         Line::Info { text } => text.len() + 32,
         Line::Malformed { raw, why } => raw.len() + why.len() + 32,
     };
-    if *kept + size <= MAX_MENU_BYTES {
+    if lines.len() < MAX_MENU_LINES && *kept + size <= MAX_MENU_BYTES {
         *kept += size;
         lines.push(l);
     } else {

@@ -1277,7 +1277,8 @@ fn finding_privilege(report: &mut Report, v: &View) {
     let (r_raw, r_pkt) = cells("root");
     let (n_raw, n_pkt) = cells("userns");
     let (u_raw, u_pkt) = cells("unprivileged");
-    let verdict = if u_raw == "EPERM" && (r_raw == "ok" || n_raw == "ok") {
+    // The claim has two halves: refused without privilege, and allowed to namespace root.
+    let verdict = if u_raw == "EPERM" && n_raw == "ok" {
         Verdict::Confirmed
     } else {
         Verdict::Depends
@@ -1304,6 +1305,7 @@ fn finding_alternatives(report: &mut Report, v: &View) {
     let sctp_seq = v.result(AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP);
     let mptcp = v.result(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
     let mptcp_back = v.get(AF_INET, SOCK_STREAM, IPPROTO_MPTCP, "read_back");
+    let ping = v.result(AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_ICMP);
     let same =
         v.get(AF_INET, SOCK_STREAM, 0, "read_back") == v.get(AF_INET, SOCK_STREAM, IPPROTO_TCP, "read_back");
     let alternatives = (sctp == "ok" || mptcp == "ok") && same;
@@ -1313,13 +1315,15 @@ fn finding_alternatives(report: &mut Report, v: &View) {
         format!(
             "SOCK_STREAM in AF_INET can also be IPPROTO_MPTCP ({mptcp}, reads back {mptcp_back}) or IPPROTO_SCTP \
              ({sctp}; SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}), and SOCK_DGRAM can be IPPROTO_ICMP (a ping \
-             socket); where there is one choice, 0 and the explicit name give the same socket"
+             socket: {ping} here, see the ping table); SOCK_STREAM 0 and IPPROTO_TCP read back the same: {}",
+            yes_no(same)
         ),
         "只有当同一协议族、同一类型下有不止一种协议时，protocol 参数才起作用",
         format!(
             "AF_INET 的 SOCK_STREAM 也可以是 IPPROTO_MPTCP（{mptcp}，读回 {mptcp_back}）或 IPPROTO_SCTP\
-             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}），SOCK_DGRAM 也可以是 IPPROTO_ICMP（ping 套接字）；\
-             只有一种选择时，写 0 和写出协议名得到的是同一个套接字"
+             （{sctp}；SOCK_SEQPACKET IPPROTO_SCTP {sctp_seq}），SOCK_DGRAM 也可以是 IPPROTO_ICMP（ping 套接字：\
+             本机得到 {ping}，见 ping 表）；SOCK_STREAM 写 0 与写 IPPROTO_TCP 读回相同：{}",
+            yes_no_zh(same)
         ),
     );
 }
@@ -1382,16 +1386,47 @@ fn finding_ping(report: &mut Report) {
         join(&before, true),
         join(&after, true),
     );
+    // The conclusion is only stated when the measured cells show it.
+    let (so, so_zh) = if decided {
+        (
+            "; so the group range decides, not the uid or capabilities",
+            "：起决定作用的是组范围，而不是 uid 或能力",
+        )
+    } else {
+        (
+            "; these cells do not show the range alone deciding",
+            "：这些结果不足以说明只由组范围决定",
+        )
+    };
     report.finding_zh(
         "Whether socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) works depends on root",
-        if decided { Verdict::Refuted } else { Verdict::Depends },
-        format!("with ping_group_range {r0} — {b}; with {r1} — {a}; so the group range decides, not the uid or capabilities"),
+        if decided {
+            Verdict::Refuted
+        } else {
+            Verdict::Depends
+        },
+        format!("with ping_group_range {r0} — {b}; with {r1} — {a}{so}"),
         "socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) 能否成功取决于是不是 root",
-        format!("ping_group_range 为 {r0} 时——{b_zh}；为 {r1} 时——{a_zh}：起决定作用的是组范围，而不是 uid 或能力"),
+        format!("ping_group_range 为 {r0} 时——{b_zh}；为 {r1} 时——{a_zh}{so_zh}"),
     );
 }
 
 fn finding_error_order(report: &mut Report, v: &View) {
+    // Cells failing both with and without privilege: the only ones this claim is about.
+    let both_failed = v
+        .matrix
+        .rows
+        .iter()
+        .filter(|r| {
+            let privileged = ["root", "userns"].iter().find_map(|k| r[*k].as_str());
+            let unpriv = r["unprivileged"].as_str();
+            privileged.is_some_and(|p| p != "ok") && unpriv.is_some_and(|u| u != "ok")
+        })
+        .count();
+    if both_failed == 0 {
+        // Nothing measured on both sides to compare.
+        return;
+    }
     let differing: Vec<String> = v
         .matrix
         .rows
@@ -1411,17 +1446,30 @@ fn finding_error_order(report: &mut Report, v: &View) {
             })
         })
         .collect();
-    if differing.is_empty() {
-        return;
-    }
     let n = differing.len();
-    let first = differing[0].clone();
+    let (verdict, evidence, evidence_zh) = match differing.first() {
+        Some(first) => (
+            Verdict::Refuted,
+            format!(
+                "{n} of {both_failed} cells that failed with and without privilege changed their error, \
+                 e.g. {first}: the permission check comes before the type check"
+            ),
+            format!(
+                "有权限和无权限时都失败的 {both_failed} 个格子中，有 {n} 个报不同的错误，例如 {first}：权限检查在类型检查之前"
+            ),
+        ),
+        None => (
+            Verdict::Confirmed,
+            format!("all {both_failed} cells that failed with and without privilege gave the same error"),
+            format!("有权限和无权限时都失败的 {both_failed} 个格子，错误全都相同"),
+        ),
+    };
     report.finding_zh(
         "A call that cannot work fails with the same error whoever makes it",
-        Verdict::Refuted,
-        format!("{n} impossible cells changed their error with privilege, e.g. {first}: the permission check comes before the type check"),
+        verdict,
+        evidence,
         "一个注定失败的调用，不管谁来调用，错误都一样",
-        format!("有 {n} 个注定失败的格子随权限不同而报不同的错误，例如 {first}：权限检查在类型检查之前"),
+        evidence_zh,
     );
 }
 
