@@ -828,11 +828,18 @@ fn wire_table(fetches: &[(&str, &Fetched)], received: &Received) -> Table {
         for (i, n) in f.ex.chunk_sizes.iter().enumerate() {
             push("recv(2048)", (*n).into(), format!("chunk {}", i + 1));
         }
-        push(
-            "recv(2048)",
-            0.into(),
-            "returned 0: the server closed, the loop ends".into(),
-        );
+        match f.ex.end {
+            End::Eof => push(
+                "recv(2048)",
+                0.into(),
+                "returned 0: the server closed, the loop ends".into(),
+            ),
+            End::Cap => push(
+                "(stopped)",
+                serde_json::Value::Null,
+                "the byte cap was reached before the server closed".into(),
+            ),
+        }
         push(
             "total",
             f.ex.total.into(),
@@ -900,24 +907,27 @@ fn findings(
     filter: &TextFilter,
 ) {
     let sent_ok = received.len() == 2 && received[0] == menu.ex.sent && received[1] == text.ex.sent;
-    let (s0, s1) = (escaped(&menu.ex.sent), escaped(&text.ex.sent));
+    // The evidence is what the server read, not what the client meant to send.
+    let got = |k: usize| received.get(k).map_or(&[][..], |r| r.as_slice());
+    let (r0, r1) = (got(0), got(1));
+    let (s0, s1) = (escaped(r0), escaped(r1));
     report.finding_zh(
         "The client sends only the selector and CR LF: no command, no host name, no headers",
-        if sent_ok && menu.ex.sent == b"\r\n" {
+        if sent_ok && r0 == b"\r\n" && r1 == b"/about.txt\r\n" {
             Verdict::Confirmed
         } else {
             Verdict::Refuted
         },
         format!(
             "for the root menu the server read {} bytes \"{s0}\"; for /about.txt {} bytes \"{s1}\"",
-            menu.ex.sent.len(),
-            text.ex.sent.len()
+            r0.len(),
+            r1.len()
         ),
         "客户端只发送选择符和 CR LF：没有命令、没有主机名、没有头部",
         format!(
             "请求根菜单时服务器读到 {} 字节 \"{s0}\"；请求 /about.txt 时读到 {} 字节 \"{s1}\"",
-            menu.ex.sent.len(),
-            text.ex.sent.len()
+            r0.len(),
+            r1.len()
         ),
     );
     let sizes = &menu.ex.chunk_sizes;
@@ -938,43 +948,76 @@ fn findings(
         ),
     );
     let eof = menu.ex.end == End::Eof && text.ex.end == End::Eof;
+    let how = |e: End| match e {
+        End::Eof => ("a recv that returned 0", "recv 返回 0"),
+        End::Cap => ("the byte cap, not at a close", "字节上限，而不是连接关闭"),
+    };
+    let ((m_en, m_zh), (t_en, t_zh)) = (how(menu.ex.end), how(text.ex.end));
     report.finding_zh(
         "The reply ends when the server closes the connection (recv returns 0)",
         if eof { Verdict::Confirmed } else { Verdict::Refuted },
         format!(
-            "both loops ended on a recv that returned 0, after {} and {} bytes; the menu's \".\" line \
-             (present: {menu_terminator}) arrived as ordinary bytes before that",
+            "the menu loop ended on {m_en} after {} bytes, the text loop on {t_en} after {} bytes; the menu's \
+             \".\" line (present: {menu_terminator}) arrived as ordinary bytes before that",
             menu.ex.total, text.ex.total
         ),
         "服务器关闭连接时回复就结束了（recv 返回 0）",
         format!(
-            "两个循环都在 recv 返回 0 时结束，分别收到 {} 和 {} 字节；菜单末尾的 \".\" 行（存在：{menu_terminator}）只是之前到达的普通字节",
+            "菜单的循环在 {m_zh} 时结束，收到 {} 字节；文本的循环在 {t_zh} 时结束，收到 {} 字节；\
+             菜单末尾的 \".\" 行（存在：{menu_terminator}）只是之前到达的普通字节",
             menu.ex.total, text.ex.total
         ),
     );
-    let raw_has = text.raw.ends_with(b"\n.\r\n") && text.raw.windows(3).any(|w| w == b"\n..");
+    let ends_dot = text.raw.ends_with(b"\n.\r\n");
+    let doubled = text
+        .raw
+        .split(|&c| c == b'\n')
+        .filter(|l| l.starts_with(b".."))
+        .count();
+    let raw_has = ends_dot && doubled > 0;
     report.finding_zh(
         "The book's program prints the protocol's own marks: the final \".\" line and doubled dots",
-        if raw_has && filter.stats.terminator && filter.stats.unstuffed == 1 {
+        if raw_has && filter.stats.terminator && filter.stats.unstuffed == doubled as u64 {
             Verdict::Confirmed
         } else {
             Verdict::Refuted
         },
         format!(
-            "the text reply was {} bytes ending in \".\\r\\n\" with one \"..\" line; with RFC 1436's rules \
-             lab gopher prints {} bytes: terminator dropped, {} dot removed",
+            "the text reply was {} bytes, ending in a lone \".\" line: {}, with {doubled} line(s) starting \"..\"; \
+             with RFC 1436's rules lab gopher prints {} bytes: terminator dropped: {}, {} dot(s) removed",
             text.raw.len(),
+            yes_no(ends_dot),
             filter.stats.bytes_out,
+            yes_no(filter.stats.terminator),
             filter.stats.unstuffed
         ),
         "书中的程序会把协议自身的标记也打印出来：末尾的 \".\" 行和加倍的点",
         format!(
-            "文本回复共 {} 字节，以 \".\\r\\n\" 结尾，含一行 \"..\"；按 RFC 1436 的规则，lab gopher 打印 {} 字节：去掉结束行，去掉 {} 个多余的点",
+            "文本回复共 {} 字节，以单独的 \".\" 行结尾：{}，以 \"..\" 开头的行有 {doubled} 行；按 RFC 1436 的规则，\
+             lab gopher 打印 {} 字节：去掉结束行：{}，去掉 {} 个多余的点",
             text.raw.len(),
+            yes_no_zh(ends_dot),
             filter.stats.bytes_out,
+            yes_no_zh(filter.stats.terminator),
             filter.stats.unstuffed
         ),
     );
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn yes_no_zh(b: bool) -> &'static str {
+    if b {
+        "是"
+    } else {
+        "否"
+    }
 }
 
 #[cfg(test)]
