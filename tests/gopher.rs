@@ -496,6 +496,34 @@ fn refused_timeout_and_cap_are_one_line_each() {
 }
 
 #[test]
+fn a_trickling_server_is_cut_off_by_max_time() {
+    // One byte every 50 ms never trips the read timeout; --max-time bounds the whole transfer.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        // Bounded: 20 s at most, or until the client has gone (the write fails).
+        for _ in 0..400 {
+            if s.write_all(b"x").is_err() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    });
+    let line = one_error_line(&[
+        "gopher",
+        &format!("gopher://127.0.0.1:{port}/0/t"),
+        "--timeout",
+        "5",
+        "--max-time",
+        "0.5",
+    ]);
+    assert!(line.contains("--max-time"), "{line}");
+    assert!(h.join().unwrap(), "the client left before the server stopped");
+}
+
+#[test]
 fn unreachable_and_unknown_host_inside_an_empty_namespace() {
     if !is_root() || find("unshare").is_none() {
         eprintln!("\n*** SKIPPED: needs root and unshare for a namespace with no network ***\n");

@@ -27,6 +27,9 @@ pub struct Options {
     pub max_bytes: u64,
     /// Bytes asked of each recv.
     pub chunk: usize,
+    /// Longest the whole transfer may take: a server that trickles a byte now and then
+    /// never trips the read timeout, and must still not hold the client forever.
+    pub max_time: Duration,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             read_timeout: Duration::from_secs(10),
             max_bytes: u64::MAX,
             chunk: BIG_CHUNK,
+            max_time: Duration::from_secs(3600),
         }
     }
 }
@@ -193,6 +197,7 @@ pub fn fetch(
     let t0 = Instant::now();
     let mut buf = vec![0u8; opts.chunk.max(1)];
     while let Some(want) = ex.room(opts, buf.len()) {
+        check_time(t0, opts, o.peer, ex.total)?;
         let n = match (&o.sock).read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => n,
@@ -220,6 +225,7 @@ pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Res
     let mut spliceable = true;
     let mut buf = Vec::new();
     while let Some(want) = ex.room(opts, chunk) {
+        check_time(t0, opts, o.peer, ex.total)?;
         let n = match splice::splice(o.sock.as_fd(), pw.as_fd(), want) {
             Ok(0) => break,
             Ok(n) => n,
@@ -254,6 +260,17 @@ pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Res
     }
     ex.transfer_ms = ms(t0.elapsed());
     Ok(ex)
+}
+
+/// The --max-time bound on the whole transfer.
+fn check_time(t0: Instant, opts: &Options, peer: SocketAddr, got: u64) -> Result<()> {
+    if t0.elapsed() > opts.max_time {
+        return Err(anyhow!(
+            "the server at {peer} was still sending after {} s and {got} bytes (--max-time)",
+            opts.max_time.as_secs_f64()
+        ));
+    }
+    Ok(())
 }
 
 fn read_error(peer: SocketAddr, e: &io::Error, got: u64, timeout: Duration) -> anyhow::Error {
@@ -373,13 +390,15 @@ mod tests {
     fn cap_and_read_timeout_bound_the_loop() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
+        let (done, wait_done) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
             let _ = s.write_all(&[b'y'; 10_000]);
-            // Keep the connection open without sending: the client must time out.
+            // Keep the connection open without sending until the client has given up (at most
+            // 30 s): the client must time out, however slowly this machine runs.
             let (mut s2, _) = l.accept().unwrap();
             let _ = s2.write_all(b"a");
-            std::thread::sleep(Duration::from_millis(600));
+            let _ = wait_done.recv_timeout(Duration::from_secs(30));
         });
         let opts = Options {
             max_bytes: 3000,
@@ -392,6 +411,7 @@ mod tests {
             ..Options::default()
         };
         let e = fetch(&target(port, b""), &opts, &mut |_| Ok(())).unwrap_err();
+        let _ = done.send(());
         assert!(format!("{e:#}").contains("read timeout"), "{e:#}");
         server.join().unwrap();
     }

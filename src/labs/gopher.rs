@@ -68,6 +68,9 @@ pub struct Args {
     /// Stop after this many bytes (suffixes K, M, G).
     #[arg(long, default_value = "4G", value_parser = parse_size, value_name = "BYTES")]
     pub max_bytes: u64,
+    /// Give up if the whole transfer takes longer than this many seconds.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
+    pub max_time: f64,
     /// Serve the lab's generated docs in-process (as `lab gopherd` would) and fetch from that;
     /// TARGET is then only the selector.
     #[arg(long)]
@@ -131,12 +134,19 @@ fn options(args: &Args, chunk: usize) -> Result<Options> {
             args.timeout
         );
     }
+    if !(args.max_time.is_finite() && args.max_time > 0.0 && args.max_time <= 86400.0) {
+        bail!(
+            "--max-time {} is not a number of seconds from 0 to 86400",
+            args.max_time
+        );
+    }
     let t = Duration::from_secs_f64(args.timeout);
     Ok(Options {
         connect_timeout: t,
         read_timeout: t,
         max_bytes: args.max_bytes,
         chunk,
+        max_time: Duration::from_secs_f64(args.max_time),
     })
 }
 
@@ -744,6 +754,7 @@ fn book_fetch(port: u16, selector: &[u8]) -> Result<Fetched> {
         read_timeout: Duration::from_secs(5),
         max_bytes: 1 << 20,
         chunk: BOOK_CHUNK,
+        max_time: Duration::from_secs(10),
     };
     let mut raw = Vec::new();
     let ex = client::fetch(&t, &opts, &mut |c| {
