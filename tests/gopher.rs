@@ -338,6 +338,24 @@ fn the_two_servers_format_menus_differently_and_both_parse() {
 
 // ---- errors and odd servers, against loopback servers made here ----
 
+/// accept(2), bounded: a test whose client never comes fails in 30 s instead of hanging.
+fn accept_within(l: &TcpListener) -> (TcpStream, std::net::SocketAddr) {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match l.accept() {
+            Ok((s, a)) => {
+                s.set_nonblocking(false).unwrap();
+                return (s, a);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("no client within 30 s: {e}"),
+        }
+    }
+}
+
 /// Serves each connection the given reply after reading the request; stops after `n`.
 fn one_shot_server(replies: Vec<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<Vec<u8>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -345,11 +363,11 @@ fn one_shot_server(replies: Vec<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<V
     let h = std::thread::spawn(move || {
         let mut got = Vec::new();
         for reply in replies {
-            let (mut s, _) = l.accept().unwrap();
+            let (mut s, _) = accept_within(&l);
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut req = Vec::new();
             let mut b = [0u8; 512];
-            while !req.contains(&b'\n') {
+            while !req.contains(&b'\n') && req.len() < 4096 {
                 match s.read(&mut b) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => req.extend_from_slice(&b[..n]),
@@ -501,7 +519,7 @@ fn a_trickling_server_is_cut_off_by_max_time() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
+        let (mut s, _) = accept_within(&l);
         // Bounded: 20 s at most, or until the client has gone (the write fails).
         for _ in 0..400 {
             if s.write_all(b"x").is_err() {
@@ -613,7 +631,7 @@ fn ipv6_literals_reach_a_server_on_loopback() {
     let h = std::thread::spawn(move || {
         let mut got = Vec::new();
         for _ in 0..2 {
-            let (mut s, _) = l.accept().unwrap();
+            let (mut s, _) = accept_within(&l);
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut b = [0u8; 256];
             let n = s.read(&mut b).unwrap_or(0);

@@ -97,7 +97,10 @@ pub fn in_child(timeout: Duration, f: impl FnOnce() -> String) -> io::Result<Str
     }
 }
 
-/// Reads the pipe to its end, giving up at `deadline`.
+/// The most a child may answer: its answers are a few kilobytes of JSON.
+const MAX_ANSWER: usize = 16 << 20;
+
+/// Reads the pipe to its end, giving up at `deadline` or past [`MAX_ANSWER`] bytes.
 fn read_until(rd: OwnedFd, deadline: Instant) -> io::Result<String> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut file = std::fs::File::from(rd);
@@ -122,6 +125,12 @@ fn read_until(rd: OwnedFd, deadline: Instant) -> io::Result<String> {
         match file.read(&mut chunk)? {
             0 => break,
             n => out.extend_from_slice(&chunk[..n]),
+        }
+        if out.len() > MAX_ANSWER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("child answered more than {MAX_ANSWER} bytes"),
+            ));
         }
     }
     String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -173,6 +182,12 @@ mod tests {
             String::new()
         });
         assert_eq!(r.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn an_endless_answer_is_cut_off() {
+        let r = in_child(Duration::from_secs(20), || "x".repeat(MAX_ANSWER + 1));
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
