@@ -564,6 +564,16 @@ fn findings(report: &mut Report) {
             .map(|r| crate::render::cell_text(r.get(key)))
             .unwrap_or_default()
     };
+    finding_book_wrong(report, &cell);
+    finding_two_arguments(report, &cell);
+    finding_python3(report, &cell);
+    finding_lab_understands(report, &cell);
+}
+
+/// A cell of the shapes table, by shape name and column key.
+type ShapeCell<'a> = dyn Fn(&str, &str) -> String + 'a;
+
+fn finding_book_wrong(report: &mut Report, cell: &ShapeCell) {
     let learner = cell("the learner's quux.org/", "python2");
     let ran = cell("the learner's quux.org/", "ran");
     let ran_txt = if ran == "-" || ran.is_empty() {
@@ -587,6 +597,9 @@ fn findings(report: &mut Report) {
              ['gopherclient.py', 'quux.org/']，sys.argv[2] 不存在；由代码推出：{learner}{ran_txt}"
         ),
     );
+}
+
+fn finding_two_arguments(report: &mut Report, cell: &ShapeCell) {
     let two = cell("host and selector (the book's way)", "python2");
     let empty = cell("empty selector", "python2");
     // Runs against the local responder, when Python was there: they must agree with the code.
@@ -610,6 +623,9 @@ fn findings(report: &mut Report) {
         "把主机和选择符作为两个参数传入，程序就能工作：python gopherclient.py quux.org /",
         format!("由代码推出：`quux.org /`：{two}；`quux.org ''`（根菜单）：{empty}{ran2_zh}"),
     );
+}
+
+fn finding_python3(report: &mut Report, cell: &ShapeCell) {
     let py3 = cell("host and selector (the book's way)", "python3");
     let live = loopback_result(report, "as written, python3");
     // A run, when there was one, must show the same TypeError the code predicts.
@@ -626,6 +642,9 @@ fn findings(report: &mut Report) {
         "在 Python 3 下，即使传两个参数也会失败，只是更晚：sendall 需要 bytes",
         format!("由代码推出：{py3}{live}"),
     );
+}
+
+fn finding_lab_understands(report: &mut Report, cell: &ShapeCell) {
     let lab_learner = cell("the learner's quux.org/", "lab");
     let lab_sel = cell("the learner's quux.org/", "selector");
     let (host, port, ty) = (

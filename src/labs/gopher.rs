@@ -917,6 +917,13 @@ fn findings(
     menu_terminator: bool,
     filter: &TextFilter,
 ) {
+    finding_request(report, menu, text, received);
+    finding_chunks(report, menu);
+    finding_end(report, menu, text, menu_terminator);
+    finding_marks(report, text, filter);
+}
+
+fn finding_request(report: &mut Report, menu: &Fetched, text: &Fetched, received: &Received) {
     let sent_ok = received.len() == 2 && received[0] == menu.ex.sent && received[1] == text.ex.sent;
     // The evidence is what the server read, not what the client meant to send.
     let got = |k: usize| received.get(k).map_or(&[][..], |r| r.as_slice());
@@ -941,6 +948,9 @@ fn findings(
             r1.len()
         ),
     );
+}
+
+fn finding_chunks(report: &mut Report, menu: &Fetched) {
     let sizes = &menu.ex.chunk_sizes;
     let list = sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
     let many = menu.ex.chunks > 1 && sizes.iter().all(|&n| n <= BOOK_CHUNK);
@@ -958,6 +968,9 @@ fn findings(
             menu.ex.total, menu.ex.chunks
         ),
     );
+}
+
+fn finding_end(report: &mut Report, menu: &Fetched, text: &Fetched, menu_terminator: bool) {
     let eof = menu.ex.end == End::Eof && text.ex.end == End::Eof;
     let how = |e: End| match e {
         End::Eof => ("a recv that returned 0", "recv 返回 0"),
@@ -979,6 +992,9 @@ fn findings(
             menu.ex.total, text.ex.total
         ),
     );
+}
+
+fn finding_marks(report: &mut Report, text: &Fetched, filter: &TextFilter) {
     let ends_dot = text.raw.ends_with(b"\n.\r\n");
     let doubled = text
         .raw

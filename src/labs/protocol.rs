@@ -876,6 +876,37 @@ fn what_kernel_did(p: &Probe, b: &Triple) -> String {
 
 const PING_RANGE: &str = "net.ipv4.ping_group_range";
 
+/// The ping probes as found, then after widening the range (when the namespace allows),
+/// then the range put back; returns (as found, widened, the widened range as read back).
+fn ping_passes(
+    ctx: &Ctx,
+    probes: &[Probe],
+    found: &str,
+    report: &mut Report,
+) -> (Passes, Option<Passes>, String) {
+    let before = measure_all(ctx, probes, false);
+    // The full range where every gid is mapped (initial namespace), else gid 0 alone.
+    let widened = ["0 2147483647", "0 0"]
+        .into_iter()
+        .find(|v| proc::write_sysctl(PING_RANGE, v).is_ok());
+    let after = widened.map(|_| measure_all(ctx, probes, false));
+    let widened_read = proc::read_sysctl(PING_RANGE).unwrap_or_else(|_| "unreadable".into());
+    if let Err(e) = proc::write_sysctl(PING_RANGE, found) {
+        let errno = sys::errno_name(&e);
+        report.note_zh(
+            format!(
+                "{PING_RANGE} could not be put back to \"{found}\" ({errno}): inside a user namespace only mapped group ids \
+                 may be written; the namespace is the lab's own and ends with the run"
+            ),
+            format!(
+                "{PING_RANGE} 无法恢复为“{found}”（{errno}）：在用户命名空间里只能写入已映射的组 ID；\
+                 该命名空间是本实验自己的，随运行结束而消失"
+            ),
+        );
+    }
+    (before, after, widened_read)
+}
+
 /// The two ICMP datagram ("ping") sockets, before and after widening ping_group_range in
 /// the lab's own network namespace; the value found is put back afterwards.
 /// What could not be done is noted on `report`.
@@ -907,26 +938,7 @@ fn ping_table(ctx: &Ctx, found: &str, report: &mut Report) -> Option<Table> {
             asked: "IPPROTO_ICMPV6",
         },
     ];
-    let before = measure_all(ctx, &probes, false);
-    // The full range where every gid is mapped (initial namespace), else gid 0 alone.
-    let widened = ["0 2147483647", "0 0"]
-        .into_iter()
-        .find(|v| proc::write_sysctl(PING_RANGE, v).is_ok());
-    let after = widened.map(|_| measure_all(ctx, &probes, false));
-    let widened_read = proc::read_sysctl(PING_RANGE).unwrap_or_else(|_| "unreadable".into());
-    if let Err(e) = proc::write_sysctl(PING_RANGE, found) {
-        let errno = sys::errno_name(&e);
-        report.note_zh(
-            format!(
-                "{PING_RANGE} could not be put back to \"{found}\" ({errno}): inside a user namespace only mapped group ids \
-                 may be written; the namespace is the lab's own and ends with the run"
-            ),
-            format!(
-                "{PING_RANGE} 无法恢复为“{found}”（{errno}）：在用户命名空间里只能写入已映射的组 ID；\
-                 该命名空间是本实验自己的，随运行结束而消失"
-            ),
-        );
-    }
+    let (before, after, widened_read) = ping_passes(ctx, &probes, found, report);
     let cols: Vec<(&str, &Pass)> = before
         .columns()
         .into_iter()
