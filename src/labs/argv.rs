@@ -373,14 +373,17 @@ fn run_bounded(py: &str, script: &Path, argv: &[&str]) -> std::io::Result<(Optio
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if child.try_wait()?.is_some() || Instant::now() > deadline {
+        // An error from try_wait ends the wait too: the child is still killed and reaped.
+        let exited = child.try_wait().map_or(true, |s| s.is_some());
+        if exited || Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output()?;
-            return Ok((
-                out.status.code(),
-                out.stdout,
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
+            let mut err = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !exited && out.status.code().is_none() {
+                // Said as the last line, so the table shows why it ended.
+                err.push_str("\nkilled by lab after 5 s");
+            }
+            return Ok((out.status.code(), out.stdout, err));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -411,13 +414,7 @@ pub fn find_pythons() -> Vec<Python> {
     let mut found = Vec::new();
     for (label, candidates) in [("python2", py2), ("python3", py3)] {
         for c in candidates {
-            let ok = Command::new(&c)
-                .args(["-c", "import socket, sys; sys.exit(0)"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+            let ok = starts(&c);
             if ok {
                 found.push(Python {
                     label: format!("{label} ({c})"),
@@ -428,6 +425,31 @@ pub fn find_pythons() -> Vec<Python> {
         }
     }
     found
+}
+
+/// True when `python -c "import socket"` exits 0 within 5 s (a hung shim is killed and reaped).
+fn starts(python: &str) -> bool {
+    let Ok(mut child) = Command::new(python)
+        .args(["-c", "import socket, sys; sys.exit(0)"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
 }
 
 /// The book's program and the py3 port in a private temporary directory, removed on drop.
