@@ -269,8 +269,9 @@ fn exercise(p: &Peer) {
     );
 }
 
-/// RFC 1436 text rules applied independently of lab's filter: drop a final lone "." line;
-/// undo doubled dots only if every dot-line is doubled.
+/// RFC 1436 text rules applied independently of lab's filter, as far as these servers need
+/// them: drop a final lone "." line. (Neither doubles dots: the file's ".leading dot" line
+/// arrives as it is on disk, which `exercise` checks.)
 fn strip_text(b: &[u8]) -> Vec<u8> {
     let mut v = b.to_vec();
     for end in [&b".\r\n"[..], b".\n"] {
