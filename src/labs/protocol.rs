@@ -1580,6 +1580,42 @@ mod tests {
         assert!(r.findings.iter().all(|f| f.zh.is_some()));
     }
 
+    /// The error-order finding on a hand-made matrix: it can come out either way, and says
+    /// nothing when no cell failed on both sides.
+    #[test]
+    fn error_order_verdict_follows_the_cells() {
+        let verdict = |cells: &[(&str, &str)]| {
+            let cols = [
+                ("domain", "domain"),
+                ("type", "type"),
+                ("asked", "asked"),
+                ("root", "root"),
+                ("userns", "userns"),
+                ("unprivileged", "unprivileged"),
+            ];
+            let mut m = Table::new("matrix", "m", &cols);
+            for (root, unpriv) in cells {
+                m.push(crate::row! {
+                    "domain" => "AF_PACKET", "type" => "SOCK_STREAM", "asked" => "0",
+                    "root" => *root, "userns" => Value::Null, "unprivileged" => *unpriv,
+                });
+            }
+            let mut r = Report::new("protocol", "t", "q");
+            let v = View {
+                matrix: &m,
+                primary: "root".into(),
+            };
+            finding_error_order(&mut r, &v);
+            r.findings.first().map(|f| f.verdict)
+        };
+        assert_eq!(verdict(&[("ok", "EPERM")]), None, "nothing failed on both sides");
+        assert_eq!(
+            verdict(&[("ESOCKTNOSUPPORT", "ESOCKTNOSUPPORT")]),
+            Some(Verdict::Confirmed)
+        );
+        assert_eq!(verdict(&[("ESOCKTNOSUPPORT", "EPERM")]), Some(Verdict::Refuted));
+    }
+
     #[test]
     fn protocols_line_skips_comments() {
         let text = "# tcp 6 comment\ntcp\t6\tTCP\t\t# transmission\nudp 17 UDP\n";
