@@ -750,10 +750,16 @@ fn listener_table(m: &Main) -> Table {
         "window" => connected_by(m.window_ms),
         "after" => connected_by(f64::INFINITY),
     });
+    let accepted_by = |limit: f64| {
+        m.clients
+            .iter()
+            .filter(|c| c.accepted_ms.is_some_and(|t| t <= limit))
+            .count()
+    };
     t.push(row! {
         "what" => "clients the server accepted",
-        "window" => 0,
-        "after" => m.clients.iter().filter(|c| c.accepted_ms.is_some()).count(),
+        "window" => accepted_by(m.window_ms),
+        "after" => accepted_by(f64::INFINITY),
     });
     t.push(row! { "what" => "socket-table samples", "window" => w.samples, "after" => d.samples });
     t
@@ -1084,8 +1090,12 @@ fn stores_table(ctx: &Ctx) -> Result<Table> {
             Err(why) => t.push(row! { "call" => name, "somaxconn" => why, "limit" => None::<u32>, "connected" => None::<usize> }),
         }
     }
-    let (py, _) = ctx.isolated(python_listen_negative);
-    let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+    // somaxconn is read in the namespace python's listener lived in.
+    let ((py, smc), _) = ctx.isolated(|| {
+        let py = python_listen_negative();
+        let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+        (py, smc)
+    });
     match py {
         Ok(limit) => t.push(row! { "call" => PY_CALL, "somaxconn" => smc, "limit" => limit, "connected" => None::<usize> }),
         Err(why) => t.push(row! { "call" => PY_CALL, "somaxconn" => format!("not measured: {why:#}"), "limit" => None::<u32>, "connected" => None::<usize> }),
@@ -1106,22 +1116,17 @@ const PY_LISTEN: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.
 
 /// Runs python3 with `listen(-1)` in this namespace and reads the limit it stored.
 fn python_listen_negative() -> Result<u32> {
-    let exe = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .arg("-c")
-                .arg("pass")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context("no runnable python3")?;
-    let mut child = std::process::Command::new(exe)
-        .args(["-c", PY_LISTEN])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    // The first python3 that starts; no separate trial run, whose wait would be unbounded.
+    let spawn = |exe: &str| {
+        std::process::Command::new(exe)
+            .args(["-c", PY_LISTEN])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    };
+    let mut child = spawn("/usr/bin/python3")
+        .or_else(|_| spawn("python3"))
         .context("spawn python3")?;
     let result = read_python_port(&mut child).and_then(|port| {
         diag::tcp_sockets_on_port(port)?
@@ -1199,29 +1204,22 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     // first-SYN winners are all counted as such, then take one from the queue.
     std::thread::sleep(Duration::from_millis(20));
     poll::events(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
-    let mut first = socks.iter().map(|_| None::<bool>).collect::<Vec<_>>();
-    let first_poll = poll::events(
-        &socks
-            .iter()
-            .map(|s| (s.as_raw_fd(), libc::POLLOUT))
-            .collect::<Vec<_>>(),
-        0,
-    )?;
-    for (f, r) in first.iter_mut().zip(first_poll) {
-        if r & libc::POLLOUT != 0 {
-            *f = Some(true);
-        }
-    }
     let accepted = l.accept().ok();
+    // Who retried is read from the kernel (TCP_INFO total_retrans), not inferred from
+    // timing: a client that connected on its first SYN has ESTABLISHED and no retransmission.
     let mut retried = vec![false; socks.len()];
-    // Bounded by VARIANT_BOUND_MS: wait until every waiting client has retried once.
+    let first_syn_winner =
+        |s: &Socket| connect::tcp_info(s).is_ok_and(|x| x.state == 1 && x.total_retrans == 0);
+    // Bounded by VARIANT_BOUND_MS: wait until every client has retried or connected at once.
     while clock.ms() < VARIANT_BOUND_MS {
         for (i, s) in socks.iter().enumerate() {
-            if first[i].is_none() && connect::tcp_info(s).map(|x| x.total_retrans > 0).unwrap_or(false) {
-                retried[i] = true;
-            }
+            retried[i] |= connect::tcp_info(s).is_ok_and(|x| x.total_retrans > 0);
         }
-        if (0..socks.len()).all(|i| first[i].is_some() || retried[i]) {
+        if socks
+            .iter()
+            .enumerate()
+            .all(|(i, s)| retried[i] || first_syn_winner(s))
+        {
             std::thread::sleep(Duration::from_millis(30));
             break;
         }
@@ -1231,13 +1229,14 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     let after = proc::net_counters()?;
     let mut b = Batch::default();
     for (i, s) in socks.iter().enumerate() {
-        if first[i].is_some() {
+        retried[i] |= connect::tcp_info(s).is_ok_and(|x| x.total_retrans > 0);
+        let err = s.take_error().ok().flatten();
+        if !retried[i] && err.is_none() && first_syn_winner(s) {
             continue;
         }
-        b.retried += 1;
+        b.retried += usize::from(retried[i]);
         let cport = s.local_addr()?.as_socket().map(|a| a.port()).unwrap_or(0);
         let info = connect::tcp_info(s).ok();
-        let err = s.take_error().ok().flatten();
         let server = rows.iter().find(|r| r.remote.port() == cport).map(|r| r.state);
         match (err, info.map(|x| x.state)) {
             (Some(_), _) => b.reset += 1,
@@ -1378,7 +1377,8 @@ fn finding_belief(report: &mut Report, b: i32, n: i64, l: &Table, ct: &Table) {
         .map(|v| v.to_string())
         .unwrap_or("-".into());
     let all_fit = qmax >= n;
-    let verdict = if all_fit {
+    // A limit the socket table never showed leaves nothing to judge against.
+    let verdict = if all_fit || limit < 0 {
         Verdict::Depends
     } else if qmax == limit + 1 {
         Verdict::Refuted
@@ -1423,6 +1423,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
         .iter()
         .filter(|r| r["window_end"] == "ECONNREFUSED")
         .count();
+    let connected = cl.rows.iter().filter(|r| r["window_end"] == "connected").count();
     let sched = report.table("retries").map(|r| {
         r.rows
             .iter()
@@ -1457,7 +1458,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
             _ => Verdict::Depends,
         },
         if waiting == 0 {
-            format!("no client had to wait: all {n} fitted in the queue and {refused} were refused")
+            format!("no client was still waiting at the window's end: of {n}, {connected} were connected and {refused} were refused")
         } else {
             format!(
                 "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
@@ -1465,7 +1466,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
         },
         "超出队列的客户端会被拒绝",
         if waiting == 0 {
-            format!("没有客户端需要等待：{n} 个全部放进了队列，被拒绝的有 {refused} 个")
+            format!("窗口结束时没有客户端还在等待：{n} 个中已连接 {connected} 个，被拒绝 {refused} 个")
         } else {
             format!(
                 "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched_zh}；{sysctls_zh}（在本次运行的命名空间内读取）"
@@ -1537,7 +1538,9 @@ fn finding_sweep(report: &mut Report, sw: &Table) {
     }
     report.finding_zh(
         "The accept queue holds backlog + 1 connections (up to the number of clients)",
-        if holds && !parts.is_empty() {
+        if parts.is_empty() {
+            Verdict::Depends
+        } else if holds {
             Verdict::Confirmed
         } else {
             Verdict::Refuted
@@ -1553,22 +1556,45 @@ fn finding_sweep(report: &mut Report, sw: &Table) {
 
 /// What listen() stores for 0, -1 and a clamped value.
 fn finding_stores(report: &mut Report, st: &Table) {
-    let get = |call: &str| {
-        num(st, "call", call, "limit")
-            .map(|v| v.to_string())
-            .unwrap_or("-".into())
+    let cell = |call: &str, col: &str| {
+        st.rows
+            .iter()
+            .find(|r| r.get("call").and_then(|v| v.as_str()) == Some(call))
+            .and_then(|r| r.get(col).cloned())
     };
-    let (neg, zero, clamp) = (
-        get("listen(-1) (C and Rust pass it through)"),
-        get("listen(0)"),
-        get("listen(128)"),
+    let get = |call: &str| num(st, "call", call, "limit");
+    let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or("-".into());
+    let cases = [
+        ("listen(0)", 0),
+        ("listen(-1) (C and Rust pass it through)", -1),
+        ("listen(128)", 128),
+    ];
+    // Judged from what the kernel reported: refuted as soon as one stored limit differs
+    // from the number passed, confirmed only when every one was measured and equal.
+    let measured: Vec<(i64, i64)> = cases
+        .iter()
+        .filter_map(|&(call, passed)| get(call).map(|got| (passed, got)))
+        .collect();
+    let verdict = if measured.iter().any(|(p, g)| p != g) {
+        Verdict::Refuted
+    } else if measured.len() == cases.len() {
+        Verdict::Confirmed
+    } else {
+        Verdict::Depends
+    };
+    let (zero, neg, clamp) = (
+        text(get(cases[0].0)),
+        text(get(cases[1].0)),
+        text(get(cases[2].0)),
     );
+    let smc = |call: &str| crate::render::cell_text(cell(call, "somaxconn").as_ref());
+    let (neg_smc, clamp_smc) = (smc(cases[1].0), smc(cases[2].0));
     report.finding_zh(
         "listen() stores the number it is given",
-        if clamp == "4" || neg != "-1" { Verdict::Refuted } else { Verdict::Depends },
-        format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn); listen(128) with somaxconn 4 stored {clamp}"),
+        verdict,
+        format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn {neg_smc}); listen(128) with somaxconn {clamp_smc} stored {clamp}"),
         "listen() 原样存下传给它的数",
-        format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（即 somaxconn）；somaxconn 为 4 时 listen(128) 存下 {clamp}"),
+        format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（somaxconn 为 {neg_smc}）；somaxconn 为 {clamp_smc} 时 listen(128) 存下 {clamp}"),
     );
 }
 
