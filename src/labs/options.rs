@@ -1642,14 +1642,20 @@ fn finding_oob(report: &mut Report, t: &Table) {
         confirmed(off_oob == "\"X\"" && !off_rest.contains('X') && on_rest.contains('X')),
         format!(
             "off: recv(MSG_OOB) gave {off_oob} and the stream went on with {off_rest}; on: recv(MSG_OOB) gave {on_oob} \
-             and the stream went on with {on_rest}; both times the first recv() stopped at the mark (SIOCATMARK {})",
-            text(off, "mark_after")
+             and the stream went on with {on_rest}; the first recv() gave {} (off) and {} (on), SIOCATMARK after it {} and {}",
+            text(off, "first"),
+            text(on, "first"),
+            text(off, "mark_after"),
+            text(on, "mark_after")
         ),
         "SO_OOBINLINE 关闭时，紧急字节离开数据流，只有 recv(MSG_OOB) 能取到；打开时它留在数据流里",
         format!(
             "关闭时：recv(MSG_OOB) 得到 {off_oob}，数据流接着是 {off_rest}；打开时：recv(MSG_OOB) 得到 {on_oob}，\
-             数据流接着是 {on_rest}；两次第一次 recv() 都停在标记处（SIOCATMARK {}）",
-            text(off, "mark_after")
+             数据流接着是 {on_rest}；第一次 recv() 得到 {}（关闭时）和 {}（打开时），之后的 SIOCATMARK 为 {} 和 {}",
+            text(off, "first"),
+            text(on, "first"),
+            text(off, "mark_after"),
+            text(on, "mark_after")
         ),
     );
 }
