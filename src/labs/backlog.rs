@@ -419,30 +419,7 @@ fn watch(
         if now >= until_ms || (serve && m.clients.iter().all(settled)) {
             break;
         }
-        let mut fds = Vec::new();
-        let mut who = Vec::new();
-        for (i, c) in m.clients.iter().enumerate() {
-            if let Some(s) = &c.sock {
-                if c.pending() {
-                    fds.push((s.as_raw_fd(), libc::POLLOUT));
-                    who.push(Who::Client(i));
-                } else if c.error.is_none() && c.delivered_ms.is_none() {
-                    // Watches for a reset on a client that thinks it is connected.
-                    fds.push((s.as_raw_fd(), libc::POLLIN));
-                    who.push(Who::Client(i));
-                }
-            }
-            if let Some(s) = &c.server_sock {
-                if c.delivered_ms.is_none() {
-                    fds.push((s.as_raw_fd(), libc::POLLIN));
-                    who.push(Who::Server);
-                }
-            }
-        }
-        if serve {
-            fds.push((l.as_raw_fd(), libc::POLLIN));
-            who.push(Who::Listener);
-        }
+        let (fds, who) = poll_set(m, l, serve);
         let wait = ((until_ms - now).ceil() as i32).clamp(0, POLL_MS);
         let revents = poll::events(&fds, wait).context("poll")?;
         let t = clock.ms();
@@ -482,6 +459,35 @@ fn watch(
         }
     }
     Ok(())
+}
+
+/// The descriptors one poll round watches, and whose socket each one is.
+fn poll_set(m: &Main, l: &Socket, serve: bool) -> (Vec<(std::os::fd::RawFd, i16)>, Vec<Who>) {
+    let mut fds = Vec::new();
+    let mut who = Vec::new();
+    for (i, c) in m.clients.iter().enumerate() {
+        if let Some(s) = &c.sock {
+            if c.pending() {
+                fds.push((s.as_raw_fd(), libc::POLLOUT));
+                who.push(Who::Client(i));
+            } else if c.error.is_none() && c.delivered_ms.is_none() {
+                // Watches for a reset on a client that thinks it is connected.
+                fds.push((s.as_raw_fd(), libc::POLLIN));
+                who.push(Who::Client(i));
+            }
+        }
+        if let Some(s) = &c.server_sock {
+            if c.delivered_ms.is_none() {
+                fds.push((s.as_raw_fd(), libc::POLLIN));
+                who.push(Who::Server);
+            }
+        }
+    }
+    if serve {
+        fds.push((l.as_raw_fd(), libc::POLLIN));
+        who.push(Who::Listener);
+    }
+    (fds, who)
 }
 
 enum Who {
@@ -641,8 +647,16 @@ fn outcome_word(c: &Client, window_ms: f64) -> String {
         }
         (_, Some(e), _, _) => format!("connect failed: {e}"),
         (true, None, Some(_), Some(_)) => "PHANTOM: connected while not in the queue; accepted late".into(),
-        (true, None, _, _) => "PHANTOM: thinks it is connected; never accepted within the bound".into(),
-        (false, None, Some(_), Some(_)) if late => "SYN retried, then connected and accepted".into(),
+        (true, None, Some(_), None) => {
+            "PHANTOM: connected while not in the queue; accepted late, line not delivered within the bound"
+                .into()
+        }
+        (true, None, None, _) => "PHANTOM: thinks it is connected; never accepted within the bound".into(),
+        // "retried" only when TCP_INFO saw a SYN retransmission, not merely because it was late.
+        (false, None, Some(_), Some(_)) if late && !c.retries_ms.is_empty() => {
+            "SYN retried, then connected and accepted".into()
+        }
+        (false, None, Some(_), Some(_)) if late => "after the window: connected and accepted".into(),
         (false, None, Some(_), Some(_)) => "accepted".into(),
         (false, None, Some(_), None) => "accepted; line not delivered within the bound".into(),
         (false, None, None, _) if c.connected_ms.is_some() => {
@@ -1483,6 +1497,13 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
         .filter(|r| r["outcome"].as_str().is_some_and(|s| s.starts_with("PHANTOM")))
         .collect();
     let late = phantoms.iter().filter(|r| r["accepted_ms"].is_number()).count();
+    let failed = phantoms
+        .iter()
+        .filter(|r| {
+            !r["accepted_ms"].is_number() && r["outcome"].as_str().is_some_and(|s| s.contains(", then "))
+        })
+        .count();
+    let never = phantoms.len() - late - failed;
     let settings = report.table("phantoms").map(phantom_settings).unwrap_or_default();
     let settings_zh = report
         .table("phantoms")
@@ -1502,7 +1523,7 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
             format!("in the main run no client was a phantom. {settings}")
         } else {
             format!(
-                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free place, the rest not within the {DRAIN_MS} ms the server kept accepting. {settings}",
+                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, after the window, {failed} failed, and {never} were not accepted within the {DRAIN_MS} ms the server kept accepting. {settings}",
                 phantoms.len()
             )
         },
@@ -1511,7 +1532,7 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
             format!("主实验中没有幽灵连接。{settings_zh}")
         } else {
             format!(
-                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
+                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在观察窗口之后才被 accept，{failed} 个出错，{never} 个在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
                 phantoms.len()
             )
         },
@@ -1671,6 +1692,7 @@ mod tests {
         let mut c = Client {
             connected_ms: Some(2000.0),
             server_side: Some(SERVER_NOTHING),
+            retries_ms: vec![1000.0],
             ..Client::default()
         };
         assert!(outcome_word(&c, 1200.0).starts_with("PHANTOM"));
@@ -1680,6 +1702,18 @@ mod tests {
         assert_eq!(
             outcome_word(&c, 1200.0),
             "SYN retried, then connected and accepted"
+        );
+        c.retries_ms.clear();
+        assert_eq!(
+            outcome_word(&c, 1200.0),
+            "after the window: connected and accepted",
+            "no SYN retry seen, so none is claimed"
+        );
+        c.server_side = Some(SERVER_REQUEST);
+        c.delivered_ms = None;
+        assert!(
+            outcome_word(&c, 1200.0).contains("accepted late"),
+            "accepted is never reported as not"
         );
         let w = Client::default();
         assert_eq!(outcome_word(&w, 1200.0), "still waiting (SYN-SENT) at the bound");

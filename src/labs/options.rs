@@ -1052,8 +1052,7 @@ fn keepalive_columns() -> Table {
     )
 }
 
-/// The keepalive table, and a report note when the experiment was not run.
-/// The table, and a report note (English, Chinese) when the experiment could not run.
+/// The keepalive table, and a report note (English, Chinese) when the experiment was not run.
 fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, String)>)> {
     let mut t = keepalive_columns();
     let s = tcp()?;
@@ -1089,35 +1088,7 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, Str
         format!("默认值来自 net.ipv4.{}", sysctls.join(", ")),
     );
     let (i, v, c) = KEEP;
-    let why_not = if !ctx.can_nest {
-        Some((
-            format!(
-                "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
-                 ({}) cannot make one: the timers above are what would apply",
-                ctx.sandbox
-            ),
-            format!(
-                "keepalive 实验需要第二个私有命名空间，让对端能够消失，而这个沙箱（{}）建不了：\
-                 上面的计时器就是会生效的值",
-                ctx.sandbox
-            ),
-        ))
-    } else if !asked {
-        Some((
-            format!(
-                "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
-                 budget; run `lab options --option SO_KEEPALIVE`",
-                i + v * c
-            ),
-            format!(
-                "keepalive 实验没有运行：它要等内核计时器约 {} 秒，超出本实验 2 秒的预算；\
-                 请运行 `lab options --option SO_KEEPALIVE`",
-                i + v * c
-            ),
-        ))
-    } else {
-        None
-    };
+    let why_not = keepalive_why_not(ctx, asked);
     let cases = [
         (true, "1 s / 1 s / 2, peer vanished (its address removed)"),
         (false, "1 s / 1 s / 2, peer still there"),
@@ -1153,6 +1124,40 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, Str
         "发出的探测数 = 本地命名空间里的 TcpExtTCPKeepAlive；本地 read() 最多等 5 秒",
     );
     Ok((t, None))
+}
+
+/// Why the keepalive experiment is not run here (English, Chinese), or None to run it.
+fn keepalive_why_not(ctx: &Ctx, asked: bool) -> Option<(String, String)> {
+    let (i, v, c) = KEEP;
+    if !ctx.can_nest {
+        Some((
+            format!(
+                "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
+                 ({}) cannot make one: the timers above are what would apply",
+                ctx.sandbox
+            ),
+            format!(
+                "keepalive 实验需要第二个私有命名空间，让对端能够消失，而这个沙箱（{}）建不了：\
+                 上面的计时器就是会生效的值",
+                ctx.sandbox
+            ),
+        ))
+    } else if !asked {
+        Some((
+            format!(
+                "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
+                 budget; run `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
+            format!(
+                "keepalive 实验没有运行：它要等内核计时器约 {} 秒，超出本实验 2 秒的预算；\
+                 请运行 `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
+        ))
+    } else {
+        None
+    }
 }
 
 struct KeepRow {
