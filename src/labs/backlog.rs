@@ -66,6 +66,9 @@ pub struct Args {
 
 /// Upper bound on --clients: enough for the lesson, small enough for any machine.
 pub const MAX_CLIENTS: usize = 1000;
+/// Descriptors the default run's side experiments hold at once: 6 sweep values and 6
+/// listen() cases of 20 clients plus a listener each, 4 batches of 10 plus two, python's pipes.
+const SIDE_FDS: u64 = 6 * 21 + 6 * 21 + 4 * 12 + 8;
 /// After the window, how long the server keeps accepting and reading before giving up.
 const DRAIN_MS: f64 = 1200.0;
 /// Per-value window of the sweep: every first SYN on loopback is answered or dropped
@@ -102,8 +105,19 @@ pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
     if args.clients == 0 || args.clients > MAX_CLIENTS {
         bail!("--clients {}: choose 1 to {MAX_CLIENTS}", args.clients);
     }
-    // Each client needs its own socket and the server's accepted one, plus a margin.
-    let need = 2 * args.clients as u64 + 64;
+    if args.backlog.is_empty() || args.backlog.len() > 20 {
+        bail!("--backlog: give 1 to 20 values");
+    }
+    // Each client needs its own socket and the server's accepted one, plus a margin. The
+    // experiments run side by side: a sweep opens every value's clients at once, and the
+    // default run adds its side experiments (sweep, listen() stores, phantom batches).
+    let clients = args.clients as u64;
+    let at_once = if args.backlog.len() > 1 {
+        args.backlog.len() as u64 * (clients + 1)
+    } else {
+        2 * clients + SIDE_FDS
+    };
+    let need = at_once + 64;
     if need > nofile {
         bail!(
             "--clients {} needs about {need} open files but the limit is {nofile}: raise it (ulimit -n {need}) or use fewer clients",
@@ -112,9 +126,6 @@ pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
     }
     if !(100..=60_000).contains(&args.window) {
         bail!("--window {}: choose 100 to 60000 ms", args.window);
-    }
-    if args.backlog.is_empty() || args.backlog.len() > 20 {
-        bail!("--backlog: give 1 to 20 values");
     }
     Ok(())
 }
@@ -1685,6 +1696,11 @@ mod tests {
         let e = check_args(&args(1000, &[1], 1200), 256).unwrap_err().to_string();
         assert!(e.contains("ulimit -n"), "{e}");
         assert!(check_args(&args(0, &[1], 1200), 1024).is_err());
+        // A sweep holds every value's clients at once: 3 × 101 sockets do not fit in 300.
+        let e = check_args(&args(100, &[1, 2, 3], 1200), 300)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ulimit -n"), "{e}");
     }
 
     #[test]
