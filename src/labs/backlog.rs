@@ -331,6 +331,8 @@ struct Main {
     drain_view: ListenerView,
     counters: [BTreeMap<String, i64>; 3],
     syn_sysctls: (String, String),
+    /// net.ipv4.tcp_abort_on_overflow as the run's namespace had it.
+    abort_on_overflow: String,
     /// Report notes, (English, Chinese).
     notes: Vec<(String, String)>,
     elapsed_ms: f64,
@@ -369,6 +371,8 @@ fn main_experiment(ctx: &Ctx, backlog: i32, args: &Args, settings: &Settings) ->
         window_view: ListenerView::default(),
         drain_view: ListenerView::default(),
         counters: [before, BTreeMap::new(), BTreeMap::new()],
+        abort_on_overflow: proc::read_sysctl("net.ipv4.tcp_abort_on_overflow")
+            .unwrap_or_else(|_| "unreadable".into()),
         syn_sysctls: (
             proc::read_sysctl("net.ipv4.tcp_syn_retries").unwrap_or_else(|_| "unreadable".into()),
             proc::read_sysctl("net.ipv4.tcp_syn_linear_timeouts").unwrap_or_else(|_| "unreadable".into()),
@@ -738,9 +742,10 @@ fn clients_table(m: &Main) -> Table {
         "\"server had it?\" is read from the kernel's socket table (sock_diag) the moment the client's connect() completed",
         "“服务器有这个连接吗？”是在客户端 connect() 完成的那一刻，从内核的套接字表（sock_diag）读出来的",
     );
+    let abort = &m.abort_on_overflow;
     t.note_zh(
-        "PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow=0)",
-        "PHANTOM（幽灵连接）：客户端的 connect() 成功了，但服务器内核因为 accept 队列已满而丢掉了它的最后一个 ACK（tcp_abort_on_overflow=0）",
+        format!("PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow={abort} in this run)"),
+        format!("PHANTOM（幽灵连接）：客户端的 connect() 成功了，但服务器内核因为 accept 队列已满而丢掉了它的最后一个 ACK（本次运行中 tcp_abort_on_overflow={abort}）"),
     );
     t
 }
@@ -1417,10 +1422,15 @@ fn finding_belief(report: &mut Report, b: i32, n: i64, l: &Table, ct: &Table) {
             format!("all {n} clients fitted; run with more clients than the backlog + 1 to see the limit"),
             format!("{n} 个客户端全部放得下；客户端数要多于 backlog + 1 才能看到上限"),
         )
-    } else {
+    } else if qmax == limit + 1 {
         (
             "the queue is full only when it holds more than the limit, so it takes limit + 1".to_string(),
             "队列只有在超过上限时才算满，所以能放上限 + 1 个".to_string(),
+        )
+    } else {
+        (
+            format!("the queue peaked at {qmax} against a limit of {limit}"),
+            format!("队列最多到 {qmax} 个，上限是 {limit}"),
         )
     };
     report.finding_zh(
