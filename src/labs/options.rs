@@ -662,9 +662,22 @@ fn linger_table(ctx: &Ctx) -> Result<Table> {
         "small buffers (SO_SNDBUF 1 and the peer's SO_RCVBUF 1, raised to the floor) so the queues fill in a few KB",
         "用很小的缓冲区（SO_SNDBUF 1 和对端的 SO_RCVBUF 1，会被抬到下限），几 KB 就能填满队列",
     );
+    let waited = Linger::On(LINGER_SECONDS).text();
+    let closes: Vec<String> = t
+        .rows
+        .iter()
+        .filter(|r| r.get("linger").and_then(|c| c.as_str()) == Some(waited.as_str()))
+        .map(|r| crate::render::cell_text(r.get("close")))
+        .collect();
     t.note_zh(
-        "{1, N}: close() waits until the data and FIN are acknowledged or N seconds pass, then returns 0 either way",
-        "{1, N}：close() 一直等到数据和 FIN 被确认，或过了 N 秒，两种情况都返回 0",
+        format!(
+            "{{1, N}}: close() waits until the data and FIN are acknowledged or N seconds pass; here close() gave {}",
+            closes.join(" and ")
+        ),
+        format!(
+            "{{1, N}}：close() 一直等到数据和 FIN 被确认，或过了 N 秒；这里 close() 的结果是 {}",
+            closes.join(" 和 ")
+        ),
     );
     t.note_zh(
         "\"our port afterwards\" is read from the socket table (sock_diag) once the peer has closed too",
@@ -1566,6 +1579,7 @@ fn finding_linger(report: &mut Report, t: &Table) {
     let (off, abort, wait) = (row("off (default)", "no"), row("{1, 0}", "no"), row(&n, "no"));
     let (abort_end, abort_left) = (text(abort, "peer_end"), text(abort, "left"));
     let (off_end, off_left) = (text(off, "peer_end"), text(off, "left"));
+    let (off_bytes, off_written) = (text(off, "peer_bytes"), text(off, "written"));
     let (wait_ms, abort_bytes, abort_written) = (
         text(wait, "close_ms"),
         text(abort, "peer_bytes"),
@@ -1576,13 +1590,13 @@ fn finding_linger(report: &mut Report, t: &Table) {
         confirmed(abort_end == "ECONNRESET" && !abort_left.starts_with("TIME-WAIT")),
         format!(
             "with {{1, 0}} the peer read {abort_bytes} of {abort_written} bytes, then {abort_end}; our port: {abort_left}. \
-             With linger off the peer got everything then {off_end}, and our port went to {off_left}; \
+             With linger off the peer read {off_bytes} of {off_written} bytes then {off_end}, and our port went to {off_left}; \
              with {n} and a peer that does not read, close() blocked {wait_ms} ms"
         ),
         "SO_LINGER {1, 0} 把 close() 变成复位：对端的读取以 ECONNRESET 失败，也不会留下 TIME-WAIT",
         format!(
             "用 {{1, 0}} 时对端读到 {abort_written} 字节中的 {abort_bytes} 字节，然后是 {abort_end}；本端端口：{}。\
-             不开 linger 时对端读到全部数据然后 {off_end}，本端端口进入 {}；\
+             不开 linger 时对端读到 {off_written} 字节中的 {off_bytes} 字节然后 {off_end}，本端端口进入 {}；\
              用 {n} 且对端不读时，close() 阻塞了 {wait_ms} 毫秒",
             zh_left(&abort_left),
             zh_left(&off_left)
