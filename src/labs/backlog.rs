@@ -66,6 +66,9 @@ pub struct Args {
 
 /// Upper bound on --clients: enough for the lesson, small enough for any machine.
 pub const MAX_CLIENTS: usize = 1000;
+/// Descriptors the default run's side experiments hold at once: 6 sweep values and 6
+/// listen() cases of 20 clients plus a listener each, 4 batches of 10 plus two, python's pipes.
+const SIDE_FDS: u64 = 6 * 21 + 6 * 21 + 4 * 12 + 8;
 /// After the window, how long the server keeps accepting and reading before giving up.
 const DRAIN_MS: f64 = 1200.0;
 /// Per-value window of the sweep: every first SYN on loopback is answered or dropped
@@ -102,8 +105,19 @@ pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
     if args.clients == 0 || args.clients > MAX_CLIENTS {
         bail!("--clients {}: choose 1 to {MAX_CLIENTS}", args.clients);
     }
-    // Each client needs its own socket and the server's accepted one, plus a margin.
-    let need = 2 * args.clients as u64 + 64;
+    if args.backlog.is_empty() || args.backlog.len() > 20 {
+        bail!("--backlog: give 1 to 20 values");
+    }
+    // Each client needs its own socket and the server's accepted one, plus a margin. The
+    // experiments run side by side: a sweep opens every value's clients at once, and the
+    // default run adds its side experiments (sweep, listen() stores, phantom batches).
+    let clients = args.clients as u64;
+    let at_once = if args.backlog.len() > 1 {
+        args.backlog.len() as u64 * (clients + 1)
+    } else {
+        2 * clients + SIDE_FDS
+    };
+    let need = at_once + 64;
     if need > nofile {
         bail!(
             "--clients {} needs about {need} open files but the limit is {nofile}: raise it (ulimit -n {need}) or use fewer clients",
@@ -112,9 +126,6 @@ pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
     }
     if !(100..=60_000).contains(&args.window) {
         bail!("--window {}: choose 100 to 60000 ms", args.window);
-    }
-    if args.backlog.is_empty() || args.backlog.len() > 20 {
-        bail!("--backlog: give 1 to 20 values");
     }
     Ok(())
 }
@@ -320,6 +331,8 @@ struct Main {
     drain_view: ListenerView,
     counters: [BTreeMap<String, i64>; 3],
     syn_sysctls: (String, String),
+    /// net.ipv4.tcp_abort_on_overflow as the run's namespace had it.
+    abort_on_overflow: String,
     /// Report notes, (English, Chinese).
     notes: Vec<(String, String)>,
     elapsed_ms: f64,
@@ -358,6 +371,8 @@ fn main_experiment(ctx: &Ctx, backlog: i32, args: &Args, settings: &Settings) ->
         window_view: ListenerView::default(),
         drain_view: ListenerView::default(),
         counters: [before, BTreeMap::new(), BTreeMap::new()],
+        abort_on_overflow: proc::read_sysctl("net.ipv4.tcp_abort_on_overflow")
+            .unwrap_or_else(|_| "unreadable".into()),
         syn_sysctls: (
             proc::read_sysctl("net.ipv4.tcp_syn_retries").unwrap_or_else(|_| "unreadable".into()),
             proc::read_sysctl("net.ipv4.tcp_syn_linear_timeouts").unwrap_or_else(|_| "unreadable".into()),
@@ -419,30 +434,7 @@ fn watch(
         if now >= until_ms || (serve && m.clients.iter().all(settled)) {
             break;
         }
-        let mut fds = Vec::new();
-        let mut who = Vec::new();
-        for (i, c) in m.clients.iter().enumerate() {
-            if let Some(s) = &c.sock {
-                if c.pending() {
-                    fds.push((s.as_raw_fd(), libc::POLLOUT));
-                    who.push(Who::Client(i));
-                } else if c.error.is_none() && c.delivered_ms.is_none() {
-                    // Watches for a reset on a client that thinks it is connected.
-                    fds.push((s.as_raw_fd(), libc::POLLIN));
-                    who.push(Who::Client(i));
-                }
-            }
-            if let Some(s) = &c.server_sock {
-                if c.delivered_ms.is_none() {
-                    fds.push((s.as_raw_fd(), libc::POLLIN));
-                    who.push(Who::Server);
-                }
-            }
-        }
-        if serve {
-            fds.push((l.as_raw_fd(), libc::POLLIN));
-            who.push(Who::Listener);
-        }
+        let (fds, who) = poll_set(m, l, serve);
         let wait = ((until_ms - now).ceil() as i32).clamp(0, POLL_MS);
         let revents = poll::events(&fds, wait).context("poll")?;
         let t = clock.ms();
@@ -482,6 +474,35 @@ fn watch(
         }
     }
     Ok(())
+}
+
+/// The descriptors one poll round watches, and whose socket each one is.
+fn poll_set(m: &Main, l: &Socket, serve: bool) -> (Vec<(std::os::fd::RawFd, i16)>, Vec<Who>) {
+    let mut fds = Vec::new();
+    let mut who = Vec::new();
+    for (i, c) in m.clients.iter().enumerate() {
+        if let Some(s) = &c.sock {
+            if c.pending() {
+                fds.push((s.as_raw_fd(), libc::POLLOUT));
+                who.push(Who::Client(i));
+            } else if c.error.is_none() && c.delivered_ms.is_none() {
+                // Watches for a reset on a client that thinks it is connected.
+                fds.push((s.as_raw_fd(), libc::POLLIN));
+                who.push(Who::Client(i));
+            }
+        }
+        if let Some(s) = &c.server_sock {
+            if c.delivered_ms.is_none() {
+                fds.push((s.as_raw_fd(), libc::POLLIN));
+                who.push(Who::Server);
+            }
+        }
+    }
+    if serve {
+        fds.push((l.as_raw_fd(), libc::POLLIN));
+        who.push(Who::Listener);
+    }
+    (fds, who)
 }
 
 enum Who {
@@ -641,8 +662,16 @@ fn outcome_word(c: &Client, window_ms: f64) -> String {
         }
         (_, Some(e), _, _) => format!("connect failed: {e}"),
         (true, None, Some(_), Some(_)) => "PHANTOM: connected while not in the queue; accepted late".into(),
-        (true, None, _, _) => "PHANTOM: thinks it is connected; never accepted within the bound".into(),
-        (false, None, Some(_), Some(_)) if late => "SYN retried, then connected and accepted".into(),
+        (true, None, Some(_), None) => {
+            "PHANTOM: connected while not in the queue; accepted late, line not delivered within the bound"
+                .into()
+        }
+        (true, None, None, _) => "PHANTOM: thinks it is connected; never accepted within the bound".into(),
+        // "retried" only when TCP_INFO saw a SYN retransmission, not merely because it was late.
+        (false, None, Some(_), Some(_)) if late && !c.retries_ms.is_empty() => {
+            "SYN retried, then connected and accepted".into()
+        }
+        (false, None, Some(_), Some(_)) if late => "after the window: connected and accepted".into(),
         (false, None, Some(_), Some(_)) => "accepted".into(),
         (false, None, Some(_), None) => "accepted; line not delivered within the bound".into(),
         (false, None, None, _) if c.connected_ms.is_some() => {
@@ -713,9 +742,10 @@ fn clients_table(m: &Main) -> Table {
         "\"server had it?\" is read from the kernel's socket table (sock_diag) the moment the client's connect() completed",
         "“服务器有这个连接吗？”是在客户端 connect() 完成的那一刻，从内核的套接字表（sock_diag）读出来的",
     );
+    let abort = &m.abort_on_overflow;
     t.note_zh(
-        "PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow=0)",
-        "PHANTOM（幽灵连接）：客户端的 connect() 成功了，但服务器内核因为 accept 队列已满而丢掉了它的最后一个 ACK（tcp_abort_on_overflow=0）",
+        format!("PHANTOM: the client's connect() succeeded but the server's kernel dropped its final ACK because the accept queue was full (tcp_abort_on_overflow={abort} in this run)"),
+        format!("PHANTOM（幽灵连接）：客户端的 connect() 成功了，但服务器内核因为 accept 队列已满而丢掉了它的最后一个 ACK（本次运行中 tcp_abort_on_overflow={abort}）"),
     );
     t
 }
@@ -750,10 +780,16 @@ fn listener_table(m: &Main) -> Table {
         "window" => connected_by(m.window_ms),
         "after" => connected_by(f64::INFINITY),
     });
+    let accepted_by = |limit: f64| {
+        m.clients
+            .iter()
+            .filter(|c| c.accepted_ms.is_some_and(|t| t <= limit))
+            .count()
+    };
     t.push(row! {
         "what" => "clients the server accepted",
-        "window" => 0,
-        "after" => m.clients.iter().filter(|c| c.accepted_ms.is_some()).count(),
+        "window" => accepted_by(m.window_ms),
+        "after" => accepted_by(f64::INFINITY),
     });
     t.push(row! { "what" => "socket-table samples", "window" => w.samples, "after" => d.samples });
     t
@@ -1084,8 +1120,12 @@ fn stores_table(ctx: &Ctx) -> Result<Table> {
             Err(why) => t.push(row! { "call" => name, "somaxconn" => why, "limit" => None::<u32>, "connected" => None::<usize> }),
         }
     }
-    let (py, _) = ctx.isolated(python_listen_negative);
-    let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+    // somaxconn is read in the namespace python's listener lived in.
+    let ((py, smc), _) = ctx.isolated(|| {
+        let py = python_listen_negative();
+        let smc = proc::read_sysctl("net.core.somaxconn").unwrap_or_else(|_| "unreadable".into());
+        (py, smc)
+    });
     match py {
         Ok(limit) => t.push(row! { "call" => PY_CALL, "somaxconn" => smc, "limit" => limit, "connected" => None::<usize> }),
         Err(why) => t.push(row! { "call" => PY_CALL, "somaxconn" => format!("not measured: {why:#}"), "limit" => None::<u32>, "connected" => None::<usize> }),
@@ -1106,22 +1146,17 @@ const PY_LISTEN: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.
 
 /// Runs python3 with `listen(-1)` in this namespace and reads the limit it stored.
 fn python_listen_negative() -> Result<u32> {
-    let exe = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .arg("-c")
-                .arg("pass")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context("no runnable python3")?;
-    let mut child = std::process::Command::new(exe)
-        .args(["-c", PY_LISTEN])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    // The first python3 that starts; no separate trial run, whose wait would be unbounded.
+    let spawn = |exe: &str| {
+        std::process::Command::new(exe)
+            .args(["-c", PY_LISTEN])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    };
+    let mut child = spawn("/usr/bin/python3")
+        .or_else(|_| spawn("python3"))
         .context("spawn python3")?;
     let result = read_python_port(&mut child).and_then(|port| {
         diag::tcp_sockets_on_port(port)?
@@ -1199,29 +1234,22 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     // first-SYN winners are all counted as such, then take one from the queue.
     std::thread::sleep(Duration::from_millis(20));
     poll::events(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
-    let mut first = socks.iter().map(|_| None::<bool>).collect::<Vec<_>>();
-    let first_poll = poll::events(
-        &socks
-            .iter()
-            .map(|s| (s.as_raw_fd(), libc::POLLOUT))
-            .collect::<Vec<_>>(),
-        0,
-    )?;
-    for (f, r) in first.iter_mut().zip(first_poll) {
-        if r & libc::POLLOUT != 0 {
-            *f = Some(true);
-        }
-    }
     let accepted = l.accept().ok();
+    // Who retried is read from the kernel (TCP_INFO total_retrans), not inferred from
+    // timing: a client that connected on its first SYN has ESTABLISHED and no retransmission.
     let mut retried = vec![false; socks.len()];
-    // Bounded by VARIANT_BOUND_MS: wait until every waiting client has retried once.
+    let first_syn_winner =
+        |s: &Socket| connect::tcp_info(s).is_ok_and(|x| x.state == 1 && x.total_retrans == 0);
+    // Bounded by VARIANT_BOUND_MS: wait until every client has retried or connected at once.
     while clock.ms() < VARIANT_BOUND_MS {
         for (i, s) in socks.iter().enumerate() {
-            if first[i].is_none() && connect::tcp_info(s).map(|x| x.total_retrans > 0).unwrap_or(false) {
-                retried[i] = true;
-            }
+            retried[i] |= connect::tcp_info(s).is_ok_and(|x| x.total_retrans > 0);
         }
-        if (0..socks.len()).all(|i| first[i].is_some() || retried[i]) {
+        if socks
+            .iter()
+            .enumerate()
+            .all(|(i, s)| retried[i] || first_syn_winner(s))
+        {
             std::thread::sleep(Duration::from_millis(30));
             break;
         }
@@ -1231,13 +1259,14 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<std::result::Result<
     let after = proc::net_counters()?;
     let mut b = Batch::default();
     for (i, s) in socks.iter().enumerate() {
-        if first[i].is_some() {
+        retried[i] |= connect::tcp_info(s).is_ok_and(|x| x.total_retrans > 0);
+        let err = s.take_error().ok().flatten();
+        if !retried[i] && err.is_none() && first_syn_winner(s) {
             continue;
         }
-        b.retried += 1;
+        b.retried += usize::from(retried[i]);
         let cport = s.local_addr()?.as_socket().map(|a| a.port()).unwrap_or(0);
         let info = connect::tcp_info(s).ok();
-        let err = s.take_error().ok().flatten();
         let server = rows.iter().find(|r| r.remote.port() == cport).map(|r| r.state);
         match (err, info.map(|x| x.state)) {
             (Some(_), _) => b.reset += 1,
@@ -1378,7 +1407,8 @@ fn finding_belief(report: &mut Report, b: i32, n: i64, l: &Table, ct: &Table) {
         .map(|v| v.to_string())
         .unwrap_or("-".into());
     let all_fit = qmax >= n;
-    let verdict = if all_fit {
+    // A limit the socket table never showed leaves nothing to judge against.
+    let verdict = if all_fit || limit < 0 {
         Verdict::Depends
     } else if qmax == limit + 1 {
         Verdict::Refuted
@@ -1392,10 +1422,15 @@ fn finding_belief(report: &mut Report, b: i32, n: i64, l: &Table, ct: &Table) {
             format!("all {n} clients fitted; run with more clients than the backlog + 1 to see the limit"),
             format!("{n} 个客户端全部放得下；客户端数要多于 backlog + 1 才能看到上限"),
         )
-    } else {
+    } else if qmax == limit + 1 {
         (
             "the queue is full only when it holds more than the limit, so it takes limit + 1".to_string(),
             "队列只有在超过上限时才算满，所以能放上限 + 1 个".to_string(),
+        )
+    } else {
+        (
+            format!("the queue peaked at {qmax} against a limit of {limit}"),
+            format!("队列最多到 {qmax} 个，上限是 {limit}"),
         )
     };
     report.finding_zh(
@@ -1423,6 +1458,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
         .iter()
         .filter(|r| r["window_end"] == "ECONNREFUSED")
         .count();
+    let connected = cl.rows.iter().filter(|r| r["window_end"] == "connected").count();
     let sched = report.table("retries").map(|r| {
         r.rows
             .iter()
@@ -1457,7 +1493,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
             _ => Verdict::Depends,
         },
         if waiting == 0 {
-            format!("no client had to wait: all {n} fitted in the queue and {refused} were refused")
+            format!("no client was still waiting at the window's end: of {n}, {connected} were connected and {refused} were refused")
         } else {
             format!(
                 "{waiting} clients were still waiting at the window's end and {refused} were refused: their SYN was dropped without an answer and retried at {sched}; {sysctls}"
@@ -1465,7 +1501,7 @@ fn finding_refused(report: &mut Report, n: i64, cl: &Table) {
         },
         "超出队列的客户端会被拒绝",
         if waiting == 0 {
-            format!("没有客户端需要等待：{n} 个全部放进了队列，被拒绝的有 {refused} 个")
+            format!("窗口结束时没有客户端还在等待：{n} 个中已连接 {connected} 个，被拒绝 {refused} 个")
         } else {
             format!(
                 "窗口结束时仍有 {waiting} 个客户端在等待，被拒绝的有 {refused} 个：它们的 SYN 被悄悄丢弃，没有任何回应，并在这些时刻重传：{sched_zh}；{sysctls_zh}（在本次运行的命名空间内读取）"
@@ -1482,6 +1518,13 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
         .filter(|r| r["outcome"].as_str().is_some_and(|s| s.starts_with("PHANTOM")))
         .collect();
     let late = phantoms.iter().filter(|r| r["accepted_ms"].is_number()).count();
+    let failed = phantoms
+        .iter()
+        .filter(|r| {
+            !r["accepted_ms"].is_number() && r["outcome"].as_str().is_some_and(|s| s.contains(", then "))
+        })
+        .count();
+    let never = phantoms.len() - late - failed;
     let settings = report.table("phantoms").map(phantom_settings).unwrap_or_default();
     let settings_zh = report
         .table("phantoms")
@@ -1501,7 +1544,7 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
             format!("in the main run no client was a phantom. {settings}")
         } else {
             format!(
-                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, once their data was retransmitted into a free place, the rest not within the {DRAIN_MS} ms the server kept accepting. {settings}",
+                "{} clients saw connect() succeed while the server held no connection for them (phantoms); {late} of them were accepted late, after the window, {failed} failed, and {never} were not accepted within the {DRAIN_MS} ms the server kept accepting. {settings}",
                 phantoms.len()
             )
         },
@@ -1510,7 +1553,7 @@ fn finding_phantoms(report: &mut Report, cl: &Table) {
             format!("主实验中没有幽灵连接。{settings_zh}")
         } else {
             format!(
-                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在数据重传、队列有空位后才被 accept，其余在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
+                "有 {} 个客户端的 connect() 成功了，而服务器端根本没有它们的连接（幽灵连接）；其中 {late} 个在观察窗口之后才被 accept，{failed} 个出错，{never} 个在服务器继续 accept 的 {DRAIN_MS} 毫秒内始终没有被 accept。{settings_zh}",
                 phantoms.len()
             )
         },
@@ -1537,7 +1580,9 @@ fn finding_sweep(report: &mut Report, sw: &Table) {
     }
     report.finding_zh(
         "The accept queue holds backlog + 1 connections (up to the number of clients)",
-        if holds && !parts.is_empty() {
+        if parts.is_empty() {
+            Verdict::Depends
+        } else if holds {
             Verdict::Confirmed
         } else {
             Verdict::Refuted
@@ -1553,22 +1598,45 @@ fn finding_sweep(report: &mut Report, sw: &Table) {
 
 /// What listen() stores for 0, -1 and a clamped value.
 fn finding_stores(report: &mut Report, st: &Table) {
-    let get = |call: &str| {
-        num(st, "call", call, "limit")
-            .map(|v| v.to_string())
-            .unwrap_or("-".into())
+    let cell = |call: &str, col: &str| {
+        st.rows
+            .iter()
+            .find(|r| r.get("call").and_then(|v| v.as_str()) == Some(call))
+            .and_then(|r| r.get(col).cloned())
     };
-    let (neg, zero, clamp) = (
-        get("listen(-1) (C and Rust pass it through)"),
-        get("listen(0)"),
-        get("listen(128)"),
+    let get = |call: &str| num(st, "call", call, "limit");
+    let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or("-".into());
+    let cases = [
+        ("listen(0)", 0),
+        ("listen(-1) (C and Rust pass it through)", -1),
+        ("listen(128)", 128),
+    ];
+    // Judged from what the kernel reported: refuted as soon as one stored limit differs
+    // from the number passed, confirmed only when every one was measured and equal.
+    let measured: Vec<(i64, i64)> = cases
+        .iter()
+        .filter_map(|&(call, passed)| get(call).map(|got| (passed, got)))
+        .collect();
+    let verdict = if measured.iter().any(|(p, g)| p != g) {
+        Verdict::Refuted
+    } else if measured.len() == cases.len() {
+        Verdict::Confirmed
+    } else {
+        Verdict::Depends
+    };
+    let (zero, neg, clamp) = (
+        text(get(cases[0].0)),
+        text(get(cases[1].0)),
+        text(get(cases[2].0)),
     );
+    let smc = |call: &str| crate::render::cell_text(cell(call, "somaxconn").as_ref());
+    let (neg_smc, clamp_smc) = (smc(cases[1].0), smc(cases[2].0));
     report.finding_zh(
         "listen() stores the number it is given",
-        if clamp == "4" || neg != "-1" { Verdict::Refuted } else { Verdict::Depends },
-        format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn); listen(128) with somaxconn 4 stored {clamp}"),
+        verdict,
+        format!("listen(0) stored {zero}; listen(-1) stored {neg} (somaxconn {neg_smc}); listen(128) with somaxconn {clamp_smc} stored {clamp}"),
         "listen() 原样存下传给它的数",
-        format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（即 somaxconn）；somaxconn 为 4 时 listen(128) 存下 {clamp}"),
+        format!("listen(0) 存下 {zero}；listen(-1) 存下 {neg}（somaxconn 为 {neg_smc}）；somaxconn 为 {clamp_smc} 时 listen(128) 存下 {clamp}"),
     );
 }
 
@@ -1638,6 +1706,11 @@ mod tests {
         let e = check_args(&args(1000, &[1], 1200), 256).unwrap_err().to_string();
         assert!(e.contains("ulimit -n"), "{e}");
         assert!(check_args(&args(0, &[1], 1200), 1024).is_err());
+        // A sweep holds every value's clients at once: 3 × 101 sockets do not fit in 300.
+        let e = check_args(&args(100, &[1, 2, 3], 1200), 300)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ulimit -n"), "{e}");
     }
 
     #[test]
@@ -1645,6 +1718,7 @@ mod tests {
         let mut c = Client {
             connected_ms: Some(2000.0),
             server_side: Some(SERVER_NOTHING),
+            retries_ms: vec![1000.0],
             ..Client::default()
         };
         assert!(outcome_word(&c, 1200.0).starts_with("PHANTOM"));
@@ -1654,6 +1728,18 @@ mod tests {
         assert_eq!(
             outcome_word(&c, 1200.0),
             "SYN retried, then connected and accepted"
+        );
+        c.retries_ms.clear();
+        assert_eq!(
+            outcome_word(&c, 1200.0),
+            "after the window: connected and accepted",
+            "no SYN retry seen, so none is claimed"
+        );
+        c.server_side = Some(SERVER_REQUEST);
+        c.delivered_ms = None;
+        assert!(
+            outcome_word(&c, 1200.0).contains("accepted late"),
+            "accepted is never reported as not"
         );
         let w = Client::default();
         assert_eq!(outcome_word(&w, 1200.0), "still waiting (SYN-SENT) at the bound");

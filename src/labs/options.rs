@@ -171,6 +171,17 @@ fn listener_on(addr: SocketAddr, backlog: i32) -> Result<Socket> {
     Ok(l)
 }
 
+/// accept(2), waiting at most STEP_TIMEOUT for the connection to be queued.
+fn accept_within(l: &Socket, addr: SocketAddr) -> Result<Socket> {
+    if opts::poll(l, libc::POLLIN, STEP_TIMEOUT).context("poll")? & libc::POLLIN == 0 {
+        return Err(anyhow!(
+            "accept on {addr}: nothing queued within {STEP_TIMEOUT:?}"
+        ));
+    }
+    let (s, _) = l.accept().with_context(|| format!("accept on {addr}"))?;
+    Ok(s)
+}
+
 fn err_cell(e: &io::Error) -> Cell {
     Cell::from(crate::sys::errno_name(e))
 }
@@ -298,7 +309,7 @@ fn defaults_table(want: &dyn Fn(&str) -> bool) -> Result<Table> {
     connected
         .connect_timeout(&addr.into(), STEP_TIMEOUT)
         .with_context(|| format!("connect {addr}"))?;
-    let (accepted, _) = listening.accept().with_context(|| format!("accept on {addr}"))?;
+    let accepted = accept_within(&listening, addr)?;
     for o in opts::OPTIONS.iter().filter(|o| want(o.name)) {
         t.push(row! {
             "option" => o.name, "level" => level_text(o),
@@ -374,8 +385,10 @@ fn stored_as(row: &Row) -> &'static str {
         "cannot be set (ENOPROTOOPT)"
     } else if cell("v50") == 50 {
         "a number: 50 stays 50"
-    } else {
+    } else if PROBE_VALUES.iter().any(|(k, _)| cell(k) == "EINVAL") {
         "a number with limits (EINVAL outside them)"
+    } else {
+        "a number the kernel adjusts"
     }
 }
 
@@ -414,10 +427,24 @@ fn probe_table(want: &dyn Fn(&str) -> bool) -> Table {
         "each cell is a fresh socket, so a failed setsockopt cannot leave an earlier value behind",
         "每个单元格都用一个新套接字，所以失败的 setsockopt 不会留下之前设的值",
     );
-    t.note_zh(
-        "SO_TYPE and SO_ERROR (and SO_ACCEPTCONN) are read-only: setsockopt answers ENOPROTOOPT",
-        "SO_TYPE 和 SO_ERROR（以及 SO_ACCEPTCONN）是只读的：setsockopt 返回 ENOPROTOOPT",
-    );
+    let read_only: Vec<String> = t
+        .rows
+        .iter()
+        .filter(|r| r.get("stored").and_then(|c| c.as_str()) == Some("cannot be set (ENOPROTOOPT)"))
+        .map(|r| crate::render::cell_text(r.get("option")))
+        .collect();
+    if !read_only.is_empty() {
+        t.note_zh(
+            format!(
+                "read-only here: setsockopt answered ENOPROTOOPT for every value of {}",
+                read_only.join(", ")
+            ),
+            format!(
+                "这里只读的选项：{} 无论设什么值，setsockopt 都返回 ENOPROTOOPT",
+                read_only.join("、")
+            ),
+        );
+    }
     t
 }
 
@@ -635,9 +662,22 @@ fn linger_table(ctx: &Ctx) -> Result<Table> {
         "small buffers (SO_SNDBUF 1 and the peer's SO_RCVBUF 1, raised to the floor) so the queues fill in a few KB",
         "用很小的缓冲区（SO_SNDBUF 1 和对端的 SO_RCVBUF 1，会被抬到下限），几 KB 就能填满队列",
     );
+    let waited = Linger::On(LINGER_SECONDS).text();
+    let closes: Vec<String> = t
+        .rows
+        .iter()
+        .filter(|r| r.get("linger").and_then(|c| c.as_str()) == Some(waited.as_str()))
+        .map(|r| crate::render::cell_text(r.get("close")))
+        .collect();
     t.note_zh(
-        "{1, N}: close() waits until the data and FIN are acknowledged or N seconds pass, then returns 0 either way",
-        "{1, N}：close() 一直等到数据和 FIN 被确认，或过了 N 秒，两种情况都返回 0",
+        format!(
+            "{{1, N}}: close() waits until the data and FIN are acknowledged or N seconds pass; here close() gave {}",
+            closes.join(" and ")
+        ),
+        format!(
+            "{{1, N}}：close() 一直等到数据和 FIN 被确认，或过了 N 秒；这里 close() 的结果是 {}",
+            closes.join(" 和 ")
+        ),
     );
     t.note_zh(
         "\"our port afterwards\" is read from the socket table (sock_diag) once the peer has closed too",
@@ -671,7 +711,12 @@ fn drain(s: &Socket) -> (usize, String) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0;
     let mut reader = s;
+    // Bounded in time as well as count: a peer trickling bytes cannot keep us here.
+    let deadline = Instant::now() + 2 * STEP_TIMEOUT;
     for _ in 0..100_000 {
+        if Instant::now() > deadline {
+            break;
+        }
         match reader.read(&mut buf) {
             Ok(0) => return (total, "EOF".into()),
             Ok(n) => total += n,
@@ -713,7 +758,7 @@ fn linger_once(mode: Linger, peer_reading: bool) -> Result<LingerRow> {
     local
         .connect_timeout(&addr.into(), STEP_TIMEOUT)
         .with_context(|| format!("connect {addr}"))?;
-    let (peer, _) = l.accept().with_context(|| format!("accept on {addr}"))?;
+    let peer = accept_within(&l, addr)?;
     drop(l);
     let port = port_of(&local)?;
     let written = fill(&local)?;
@@ -787,8 +832,11 @@ fn so_error_steps() -> Result<Vec<Row>> {
     let connect = s.connect(&addr.into());
     let revents = opts::poll(&s, libc::POLLOUT, STEP_TIMEOUT).context("poll")?;
     let rsts = match (rsts_before, counter("TcpOutRsts")) {
-        (Some(a), Some(b)) => format!("its kernel answered our SYN with RST (Tcp OutRsts +{})", b - a),
-        _ => "its kernel answered our SYN with RST".into(),
+        (Some(a), Some(b)) if b > a => {
+            format!("its kernel answered our SYN with RST (Tcp OutRsts +{})", b - a)
+        }
+        (Some(_), Some(_)) => "no RST counted (Tcp OutRsts +0)".into(),
+        _ => "not measured: Tcp OutRsts unreadable".into(),
     };
     let so_error = opt("SO_ERROR");
     let first = read_cell(&s, so_error);
@@ -826,7 +874,7 @@ fn broadcast_table(ctx: &Ctx) -> Result<Table> {
             "接收方收到",
         ],
     );
-    let (rows, _) = ctx.isolated(broadcast_rows);
+    let (rows, own_ns) = ctx.isolated(broadcast_rows);
     for r in rows? {
         t.push(r);
     }
@@ -834,9 +882,14 @@ fn broadcast_table(ctx: &Ctx) -> Result<Table> {
         "the receiver is bound to 0.0.0.0 on the port and never sets SO_BROADCAST",
         "接收方绑定在 0.0.0.0 的该端口上，从不设置 SO_BROADCAST",
     );
+    let (where_en, where_zh) = if own_ns {
+        ("a fresh namespace of this run", "本次运行新建的命名空间里")
+    } else {
+        ("the sandbox's namespace", "沙箱的命名空间里")
+    };
     t.note_zh(
-        "127.255.255.255 is lo's broadcast address (127.0.0.1/8) inside the lab's private namespace",
-        "在本实验的私有命名空间里，127.255.255.255 是 lo 的广播地址（127.0.0.1/8）",
+        format!("127.255.255.255 is lo's broadcast address (127.0.0.1/8), here in {where_en}"),
+        format!("在{where_zh}，127.255.255.255 是 lo 的广播地址（127.0.0.1/8）"),
     );
     Ok(t)
 }
@@ -945,7 +998,7 @@ fn oob_once(inline: i32) -> Result<Row> {
     sender
         .connect_timeout(&addr.into(), STEP_TIMEOUT)
         .with_context(|| format!("connect {addr}"))?;
-    let (receiver, _) = l.accept().with_context(|| format!("accept on {addr}"))?;
+    let receiver = accept_within(&l, addr)?;
     sockopt::set_int(&receiver, libc::SOL_SOCKET, libc::SO_OOBINLINE, inline).context("SO_OOBINLINE")?;
     sender.send(b"ab").context("send ab")?;
     opts::send_oob(&sender, b"X").context("send X with MSG_OOB")?;
@@ -1012,8 +1065,7 @@ fn keepalive_columns() -> Table {
     )
 }
 
-/// The keepalive table, and a report note when the experiment was not run.
-/// The table, and a report note (English, Chinese) when the experiment could not run.
+/// The keepalive table, and a report note (English, Chinese) when the experiment was not run.
 fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, String)>)> {
     let mut t = keepalive_columns();
     let s = tcp()?;
@@ -1049,35 +1101,7 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, Str
         format!("默认值来自 net.ipv4.{}", sysctls.join(", ")),
     );
     let (i, v, c) = KEEP;
-    let why_not = if !ctx.can_nest {
-        Some((
-            format!(
-                "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
-                 ({}) cannot make one: the timers above are what would apply",
-                ctx.sandbox
-            ),
-            format!(
-                "keepalive 实验需要第二个私有命名空间，让对端能够消失，而这个沙箱（{}）建不了：\
-                 上面的计时器就是会生效的值",
-                ctx.sandbox
-            ),
-        ))
-    } else if !asked {
-        Some((
-            format!(
-                "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
-                 budget; run `lab options --option SO_KEEPALIVE`",
-                i + v * c
-            ),
-            format!(
-                "keepalive 实验没有运行：它要等内核计时器约 {} 秒，超出本实验 2 秒的预算；\
-                 请运行 `lab options --option SO_KEEPALIVE`",
-                i + v * c
-            ),
-        ))
-    } else {
-        None
-    };
+    let why_not = keepalive_why_not(ctx, asked);
     let cases = [
         (true, "1 s / 1 s / 2, peer vanished (its address removed)"),
         (false, "1 s / 1 s / 2, peer still there"),
@@ -1113,6 +1137,40 @@ fn keepalive_table(ctx: &Ctx, asked: bool) -> Result<(Table, Option<(String, Str
         "发出的探测数 = 本地命名空间里的 TcpExtTCPKeepAlive；本地 read() 最多等 5 秒",
     );
     Ok((t, None))
+}
+
+/// Why the keepalive experiment is not run here (English, Chinese), or None to run it.
+fn keepalive_why_not(ctx: &Ctx, asked: bool) -> Option<(String, String)> {
+    let (i, v, c) = KEEP;
+    if !ctx.can_nest {
+        Some((
+            format!(
+                "the keepalive experiment needs a second private namespace whose peer can vanish, and this sandbox \
+                 ({}) cannot make one: the timers above are what would apply",
+                ctx.sandbox
+            ),
+            format!(
+                "keepalive 实验需要第二个私有命名空间，让对端能够消失，而这个沙箱（{}）建不了：\
+                 上面的计时器就是会生效的值",
+                ctx.sandbox
+            ),
+        ))
+    } else if !asked {
+        Some((
+            format!(
+                "the keepalive experiment was not run: it waits about {} s for the kernel's timers, over this lab's 2 s \
+                 budget; run `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
+            format!(
+                "keepalive 实验没有运行：它要等内核计时器约 {} 秒，超出本实验 2 秒的预算；\
+                 请运行 `lab options --option SO_KEEPALIVE`",
+                i + v * c
+            ),
+        ))
+    } else {
+        None
+    }
 }
 
 struct KeepRow {
@@ -1263,13 +1321,21 @@ fn keepalive_local(
     let FromPeer::State(state, dropped) = expect_peer(from_peer)? else {
         return Err(unexpected());
     };
+    // A reset would have made our read fail with ECONNRESET; an answered probe keeps it waiting.
     let peer = if vanish {
         let dropped = dropped
             .map(|d| format!("; its kernel dropped {d} packets (Ip InAddrErrors)"))
             .unwrap_or_default();
-        format!("address gone: no reply, no reset{dropped}; its socket is still {state}")
-    } else {
+        let heard = if local == "ETIMEDOUT" {
+            "no reply, no reset"
+        } else {
+            "see the local read()"
+        };
+        format!("address gone: {heard}{dropped}; its socket is still {state}")
+    } else if local.starts_with("no error") {
         format!("its kernel answered every probe; its program saw nothing; its socket is still {state}")
+    } else {
+        format!("still there; its socket is {state}")
     };
     Ok(KeepRow {
         local,
@@ -1468,20 +1534,37 @@ fn finding_buffers(report: &mut Report, t: &Table) {
     };
     let all_match = t.rows.iter().all(|r| r.get("matches") == Some(&Cell::from(true)));
     let (r4096, r0, r10m) = (read(4096), read(0), read(10_000_000));
+    // Whether 10 MB was capped depends on this machine's wmem_max / rmem_max: quote the rule row.
+    let rule10m = text(
+        t.rows
+            .iter()
+            .find(|r| r["option"] == name && r["value"] == 10_000_000),
+        "rule",
+    );
     let sysctl = rule.sysctl;
     report.finding_zh(
-        &format!("{name} reads back doubled: the kernel stores twice what you ask, to cover its own bookkeeping"),
+        &format!(
+            "{name} reads back doubled: the kernel stores twice what you ask, to cover its own bookkeeping"
+        ),
         confirmed(r4096 == "8192" && all_match),
         format!(
-            "{name} 4096 read back {r4096}; 0 became the floor {r0}; 10000000 was capped at {r10m} = 2 × {sysctl}; \
-             {} the rule max(2 × min(value, max), floor)",
-            if all_match { "every row matches" } else { "not every row matches" }
+            "{name} 4096 read back {r4096}; 0 became the floor {r0}; 10000000 read back {r10m} ({rule10m}); \
+             {} the rule max(2 × min(value, {sysctl}), floor)",
+            if all_match {
+                "every row matches"
+            } else {
+                "not every row matches"
+            }
         ),
         &format!("{name} 读回来翻了一倍：内核存下两倍的值，用来支付它自己的簿记开销"),
         format!(
-            "{name} 设 4096 读回 {r4096}；设 0 变成下限 {r0}；设 10000000 被封顶为 {r10m} = 2 × {sysctl}；\
-             {}符合规则 max(2 × min(值, 上限), 下限)",
-            if all_match { "每一行都" } else { "并非每一行都" }
+            "{name} 设 4096 读回 {r4096}；设 0 变成下限 {r0}；设 10000000 读回 {r10m}（{rule10m}）；\
+             {}符合规则 max(2 × min(值, {sysctl}), 下限)",
+            if all_match {
+                "每一行都"
+            } else {
+                "并非每一行都"
+            }
         ),
     );
 }
@@ -1496,6 +1579,7 @@ fn finding_linger(report: &mut Report, t: &Table) {
     let (off, abort, wait) = (row("off (default)", "no"), row("{1, 0}", "no"), row(&n, "no"));
     let (abort_end, abort_left) = (text(abort, "peer_end"), text(abort, "left"));
     let (off_end, off_left) = (text(off, "peer_end"), text(off, "left"));
+    let (off_bytes, off_written) = (text(off, "peer_bytes"), text(off, "written"));
     let (wait_ms, abort_bytes, abort_written) = (
         text(wait, "close_ms"),
         text(abort, "peer_bytes"),
@@ -1506,13 +1590,13 @@ fn finding_linger(report: &mut Report, t: &Table) {
         confirmed(abort_end == "ECONNRESET" && !abort_left.starts_with("TIME-WAIT")),
         format!(
             "with {{1, 0}} the peer read {abort_bytes} of {abort_written} bytes, then {abort_end}; our port: {abort_left}. \
-             With linger off the peer got everything then {off_end}, and our port went to {off_left}; \
+             With linger off the peer read {off_bytes} of {off_written} bytes then {off_end}, and our port went to {off_left}; \
              with {n} and a peer that does not read, close() blocked {wait_ms} ms"
         ),
         "SO_LINGER {1, 0} 把 close() 变成复位：对端的读取以 ECONNRESET 失败，也不会留下 TIME-WAIT",
         format!(
             "用 {{1, 0}} 时对端读到 {abort_written} 字节中的 {abort_bytes} 字节，然后是 {abort_end}；本端端口：{}。\
-             不开 linger 时对端读到全部数据然后 {off_end}，本端端口进入 {}；\
+             不开 linger 时对端读到 {off_written} 字节中的 {off_bytes} 字节然后 {off_end}，本端端口进入 {}；\
              用 {n} 且对端不读时，close() 阻塞了 {wait_ms} 毫秒",
             zh_left(&abort_left),
             zh_left(&off_left)
@@ -1577,14 +1661,20 @@ fn finding_oob(report: &mut Report, t: &Table) {
         confirmed(off_oob == "\"X\"" && !off_rest.contains('X') && on_rest.contains('X')),
         format!(
             "off: recv(MSG_OOB) gave {off_oob} and the stream went on with {off_rest}; on: recv(MSG_OOB) gave {on_oob} \
-             and the stream went on with {on_rest}; both times the first recv() stopped at the mark (SIOCATMARK {})",
-            text(off, "mark_after")
+             and the stream went on with {on_rest}; the first recv() gave {} (off) and {} (on), SIOCATMARK after it {} and {}",
+            text(off, "first"),
+            text(on, "first"),
+            text(off, "mark_after"),
+            text(on, "mark_after")
         ),
         "SO_OOBINLINE 关闭时，紧急字节离开数据流，只有 recv(MSG_OOB) 能取到；打开时它留在数据流里",
         format!(
             "关闭时：recv(MSG_OOB) 得到 {off_oob}，数据流接着是 {off_rest}；打开时：recv(MSG_OOB) 得到 {on_oob}，\
-             数据流接着是 {on_rest}；两次第一次 recv() 都停在标记处（SIOCATMARK {}）",
-            text(off, "mark_after")
+             数据流接着是 {on_rest}；第一次 recv() 得到 {}（关闭时）和 {}（打开时），之后的 SIOCATMARK 为 {} 和 {}",
+            text(off, "first"),
+            text(on, "first"),
+            text(off, "mark_after"),
+            text(on, "mark_after")
         ),
     );
 }

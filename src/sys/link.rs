@@ -100,8 +100,12 @@ fn request(kind: u16, flags: u16, body: &[u8]) -> io::Result<()> {
     msg.extend_from_slice(body);
     socket.send(&msg, 0)?;
     let mut reply = vec![0u8; 8192];
-    // Bounded: the kernel answers one NLMSG_ERROR (code 0 = success) per request.
+    // Bounded: the kernel answers one NLMSG_ERROR (code 0 = success) per request;
+    // each receive waits at most 2 s, so a missing answer cannot hang the lab.
     for _ in 0..16 {
+        if super::poll::events(&[(socket.as_raw_fd(), libc::POLLIN)], 2000)?[0] == 0 {
+            break;
+        }
         let n = socket.recv(&mut &mut reply[..], 0)?;
         if n >= 20 && u16::from_ne_bytes([reply[4], reply[5]]) == NLMSG_ERROR {
             let code = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
