@@ -71,7 +71,8 @@ pub struct Args {
     /// Longest line accepted, in bytes; a longer one gets a message and the connection closes.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub max_line: usize,
-    /// Seconds a client may stay silent before it is told so and closed.
+    /// Seconds a client may stay silent before it is told so and closed (its whole line
+    /// must arrive within 4 times this).
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub idle_timeout: Duration,
     /// Clients served at once in concurrent mode; more wait in the accept queue.
