@@ -409,7 +409,8 @@ pub fn handle(s: Socket, peer: Option<SocketAddr>, cfg: &Config, stop: &dyn AsFd
     if let Err(e) = result {
         rec.outcome = crate::sys::errno_name(&e);
     }
-    close(s, rec.outcome == "line too long");
+    // A too-slow client may still be sending: drain as for an oversized line.
+    close(s, rec.outcome == "line too long" || rec.outcome == "too slow");
     rec.duration = started.elapsed();
     rec
 }
