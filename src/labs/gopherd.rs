@@ -107,7 +107,8 @@ fn serve(args: &Args) -> Result<ExitCode> {
         } else {
             "OTHER MACHINES that can reach this address"
         };
-        eprintln!(
+        let _ = writeln!(
+            io::stderr(),
             "lab: WARNING: --bind {}: {} will be readable by {reach}",
             args.bind,
             dir.display()
@@ -129,13 +130,18 @@ fn serve(args: &Args) -> Result<ExitCode> {
     let srv = server::spawn(&dir, cfg)?;
     let addr = srv.addr();
     super::print(&format!("Serving {} on {}\n", srv.root().display(), url(addr)))?;
-    eprintln!(
+    // writeln!, not eprintln!: a closed stderr must not panic the server.
+    let _ = writeln!(
+        io::stderr(),
         "lab: press Ctrl-C to stop. Try: lab gopher {}   or   curl {}1/",
         addr,
         url(addr)
     );
     let sig = signals.wait().context("wait for SIGINT or SIGTERM")?;
-    eprintln!("lab: {sig} received: closing the listener and every client");
+    let _ = writeln!(
+        io::stderr(),
+        "lab: {sig} received: closing the listener and every client"
+    );
     srv.stop();
     // Whoever started us may have stopped reading stdout: a closed pipe is no error here.
     super::print("Stopped.\n")?;

@@ -131,16 +131,17 @@ pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
     let listener = server::listen(args.bind, args.port, args.reuseaddr, args.backlog)?;
     let addr = server::local_addr(&listener)?;
     if let Some(w) = exposure_warning(addr.ip()) {
-        eprintln!("{w}");
+        // writeln!, not eprintln!: a closed stderr must not panic the server.
+        let _ = writeln!(std::io::stderr(), "{w}");
     }
-    println!(
-        "Server is running on port {}; press Ctrl-C to terminate.",
+    // super::print: a reader that went away (`| head`) is no reason to panic.
+    super::print(&format!(
+        "Server is running on port {}; press Ctrl-C to terminate.\n",
         addr.port()
-    );
-    std::io::stdout().flush().ok();
+    ))?;
     let summary = server::serve(&listener, &args.config(), &stop, false)?;
     drop(listener);
-    println!("{}", summary.text());
+    super::print(&format!("{}\n", summary.text()))?;
     Ok(ExitCode::SUCCESS)
 }
 

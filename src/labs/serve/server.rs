@@ -241,7 +241,7 @@ fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
             // does not turn the still-readable listener into a busy loop.
             summary.accept_errors += 1;
             if log {
-                eprintln!("lab serve: accept: {}", crate::sys::errno_name(&e));
+                let _ = writeln!(io::stderr(), "lab serve: accept: {}", crate::sys::errno_name(&e));
             }
             std::thread::sleep(Duration::from_millis(10));
             Accepted::Nothing
