@@ -251,15 +251,14 @@ fn admit<'s>(
         };
         // A client that cannot be tracked (try_clone failed: EMFILE...) is refused as busy:
         // untracked, it would escape both the cap and the shutdown at stop.
-        let busy = clients.len() >= shared.cfg.max_clients
+        clients.len() >= shared.cfg.max_clients
             || match sock.try_clone() {
                 Ok(c) => {
                     clients.insert(id, c);
                     false
                 }
                 Err(_) => true,
-            };
-        busy
+            }
     };
     if busy {
         // A short error item fits the socket buffer: this write does not block the acceptor.
