@@ -697,3 +697,15 @@ fn a_dripping_client_cannot_hold_the_server() {
     assert!(text.contains("took more than 4 s"), "{text:?}");
     assert!(well_behaved(server.port, 1), "served again after the drip");
 }
+
+#[test]
+fn the_largest_max_line_does_not_overflow() {
+    let max = usize::MAX.to_string();
+    let mut server = Server::start(&["--max-line", &max]);
+    // No newline: the length check runs on a partial line.
+    assert_eq!(
+        talk(server.port, b"abc", true).answer,
+        b"You entered 3 characters.\n"
+    );
+    assert!(server.alive());
+}

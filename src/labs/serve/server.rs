@@ -513,7 +513,7 @@ fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io:
             });
         }
         // No newline yet: only a CR may still follow the longest allowed line.
-        if buf.len() > cfg.max_line + 1 {
+        if buf.len() > cfg.max_line.saturating_add(1) {
             return Ok(Line::TooLong);
         }
     }
