@@ -380,21 +380,27 @@ fn load(mode: Mode) -> Result<Load> {
             let silent_start = Instant::now();
             let mut silent = connect(port)?;
             read_opening(&mut silent)?;
-            let barrier = std::sync::Barrier::new(LOAD_CLIENTS - 1);
+            // A gate, not a Barrier: if a thread cannot be created (EAGAIN), the others must
+            // not wait for it forever. They start together once the gate opens.
+            let gate = std::sync::RwLock::new(());
             let seen = std::thread::scope(|inner| {
+                let closed = gate.write();
                 let handles: Vec<_> = (0..LOAD_CLIENTS - 1)
                     .map(|_| {
-                        inner.spawn(|| {
-                            barrier.wait();
+                        std::thread::Builder::new().spawn_scoped(inner, || {
+                            drop(gate.read());
                             exchange(port, b"hello\n", false)
                         })
                     })
                     .collect();
+                drop(closed);
                 handles
                     .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow!("client thread panicked")))
+                    .map(|h| match h {
+                        Ok(h) => h
+                            .join()
+                            .unwrap_or_else(|_| Err(anyhow!("client thread panicked"))),
+                        Err(e) => Err(anyhow!("spawn a client thread: {e}")),
                     })
                     .collect::<Vec<_>>()
             });
