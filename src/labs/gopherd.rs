@@ -259,9 +259,15 @@ fn compare(body: &[u8], disk: Option<&[u8]>, text: bool) -> &'static str {
     }
 }
 
-/// The server's record of the last request.
-fn last(srv: &server::LocalServer) -> Option<Served> {
-    srv.served().pop()
+/// The server's record of the request just made: the last one, if the log grew past
+/// `before` (a connection that failed leaves no record, and must not borrow the previous one).
+fn last(srv: &server::LocalServer, before: usize) -> Option<Served> {
+    let mut log = srv.served();
+    if log.len() > before {
+        log.pop()
+    } else {
+        None
+    }
 }
 
 fn requests_table(srv: &server::LocalServer, root: &Path) -> Table {
@@ -308,8 +314,9 @@ fn requests_table(srv: &server::LocalServer, root: &Path) -> Table {
     ];
     for (sel, what, file) in cases {
         let request = [sel.as_bytes(), b"\r\n"].concat();
+        let before = srv.served().len();
         let body = fetch(srv.addr(), &request);
-        let log = last(srv);
+        let log = last(srv, before);
         let disk = file.and_then(|f| std::fs::read(root.join(f)).ok());
         let kind = log.as_ref().map(|l| l.kind.to_string());
         let text = kind.as_deref() == Some("0");
@@ -353,7 +360,7 @@ fn copy_row(root: &Path) -> Result<crate::report::Row> {
     };
     let srv = server::spawn(root, cfg)?;
     let body = fetch(srv.addr(), b"/data.bin\r\n");
-    let log = last(&srv);
+    let log = last(&srv, 0);
     let disk = std::fs::read(root.join("data.bin")).ok();
     Ok(row! {
         "selector" => "\"/data.bin\"", "what" => "the same, server run with --no-sendfile",
@@ -399,8 +406,9 @@ fn escapes_table(srv: &server::LocalServer) -> Table {
         ("NUL byte", b"/hello.txt\0/../../secret.txt"),
     ];
     for (attempt, sel) in cases {
+        let before = srv.served().len();
         let body = fetch(srv.addr(), &[sel, b"\r\n"].concat());
-        let log = last(srv);
+        let log = last(srv, before);
         let shown = String::from_utf8_lossy(sel).replace('\0', "\\0");
         let (answer, leaked) = match &body {
             Ok(b) => (
@@ -460,9 +468,10 @@ fn limits_table(root: &Path) -> Result<Table> {
         &mut t,
         &format!("a selector of {} bytes", long.len()),
         &body,
-        last(&srv),
+        last(&srv, 0),
         format!("limit {} bytes", server::MAX_SELECTOR),
     );
+    let before = srv.served().len();
     let silent = connect_idle(srv.addr()).and_then(|mut s| {
         let mut b = Vec::new();
         s.read_to_end(&mut b).map(|_| b)
@@ -471,7 +480,7 @@ fn limits_table(root: &Path) -> Result<Table> {
         &mut t,
         "a client that sends nothing",
         &silent,
-        last(&srv),
+        last(&srv, before),
         format!("server read timeout {} s", read_timeout.as_secs_f64()),
     );
     let data = std::fs::read(root.join("data.bin")).context("read data.bin")?;
