@@ -132,12 +132,19 @@ where
 {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
-    let (rd, wr) = nix::unistd::pipe().context("pipe for the sandbox child")?;
+    // O_CLOEXEC: a process the experiment spawns must not inherit the write end, or the
+    // parent's read would wait for that process too, not only for the child.
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe for the sandbox child")?;
+    let parent = nix::unistd::getpid();
     // SAFETY: the child only runs the experiment and exits with _exit; the parent
     // only reads the pipe and reaps the child.
     match unsafe { nix::unistd::fork() }.context("fork the sandbox child")? {
         nix::unistd::ForkResult::Child => {
             drop(rd);
+            if !netns::die_with_parent(parent) {
+                // SAFETY: the parent is gone; nobody will read a report.
+                unsafe { libc::_exit(1) }
+            }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(uid, gid, f)));
             let msg = match result {
                 Ok(Ok(r)) => serde_json::json!({ "ok": r }),
@@ -153,11 +160,23 @@ where
         nix::unistd::ForkResult::Parent { child } => {
             drop(wr);
             let mut text = String::new();
+            // Bounded by the child's life: only the child holds the write end (O_CLOEXEC).
             let read = std::fs::File::from(rd).read_to_string(&mut text);
-            let _ = nix::sys::wait::waitpid(child, None);
+            let status = loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    r => break r,
+                }
+            };
             read.context("read the sandbox child's report")?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|_| anyhow!("the sandbox child ended without a report"))?;
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+                let how = match status {
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+                    Ok(s) => format!("{s:?}"),
+                    Err(e) => format!("waitpid: {e}"),
+                };
+                anyhow!("the sandbox child ended without a report ({how})")
+            })?;
             if let Some(e) = v.get("err").and_then(|e| e.as_str()) {
                 return Err(anyhow!("{e}"));
             }

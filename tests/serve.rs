@@ -482,7 +482,9 @@ fn well_behaved(port: u16, i: usize) -> bool {
 
 #[test]
 fn hostile_load_sequential_iterative() {
-    let mut server = Server::start(&["--max-line", "512", "--idle-timeout", "0.3", "--quiet"]);
+    // An idle timeout of 1 s: short enough for ten silent clients, long enough that a
+    // well-behaved client descheduled for a while on a loaded machine is not taken for one.
+    let mut server = Server::start(&["--max-line", "512", "--idle-timeout", "1", "--quiet"]);
     // The book's listen(1): a silent client is being served while the next one queues.
     assert!(well_behaved(server.port, 0));
     let baseline = server.fds();
@@ -502,7 +504,7 @@ fn hostile_load_sequential_iterative() {
     for mut s in idle {
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
-        assert!(String::from_utf8_lossy(&rest).contains("No input for 0.3 s"));
+        assert!(String::from_utf8_lossy(&rest).contains("No input for 1 s"));
     }
     assert!(server.alive());
     let out = server.stop_at_baseline(baseline);
@@ -645,4 +647,65 @@ fn concurrent_mode_serves_at_most_max_concurrent_clients() {
         read_opening(&mut third),
         greeting_for(third.local_addr().unwrap())
     );
+}
+
+#[test]
+fn a_line_over_the_limit_is_refused_even_without_a_newline() {
+    let server = Server::start(&["--max-line", "8"]);
+    let at_limit = talk(server.port, b"12345678", true);
+    assert_eq!(at_limit.answer, b"You entered 8 characters.\n");
+    let over = talk(server.port, b"123456789", true);
+    assert!(
+        String::from_utf8_lossy(&over.answer).contains("Line too long: the limit is 8 bytes"),
+        "{:?}",
+        String::from_utf8_lossy(&over.answer)
+    );
+}
+
+/// A client that sends one byte at a time, each well inside the idle timeout, never a
+/// newline: the server must still close it once a whole line's time (4 idle timeouts) is up.
+#[test]
+fn a_dripping_client_cannot_hold_the_server() {
+    let server = Server::start(&["--idle-timeout", "1", "--quiet"]);
+    let mut s = connect(server.port);
+    read_opening(&mut s);
+    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 256];
+    // Bounded: 150 drips of 0.1 s is 15 s, far past the 4 s the server allows.
+    for _ in 0..150 {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        match s.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        if !got.is_empty() {
+            break;
+        }
+    }
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("took more than 4 s"), "{text:?}");
+    assert!(well_behaved(server.port, 1), "served again after the drip");
+}
+
+#[test]
+fn the_largest_max_line_does_not_overflow() {
+    let max = usize::MAX.to_string();
+    let mut server = Server::start(&["--max-line", &max]);
+    // No newline: the length check runs on a partial line.
+    assert_eq!(
+        talk(server.port, b"abc", true).answer,
+        b"You entered 3 characters.\n"
+    );
+    assert!(server.alive());
 }

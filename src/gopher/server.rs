@@ -249,13 +249,16 @@ fn admit<'s>(
         let Ok(mut clients) = shared.clients.lock() else {
             return;
         };
-        let busy = clients.len() >= shared.cfg.max_clients;
-        if !busy {
-            if let Ok(c) = sock.try_clone() {
-                clients.insert(id, c);
+        // A client that cannot be tracked (try_clone failed: EMFILE...) is refused as busy:
+        // untracked, it would escape both the cap and the shutdown at stop.
+        clients.len() >= shared.cfg.max_clients
+            || match sock.try_clone() {
+                Ok(c) => {
+                    clients.insert(id, c);
+                    false
+                }
+                Err(_) => true,
             }
-        }
-        busy
     };
     if busy {
         // A short error item fits the socket buffer: this write does not block the acceptor.

@@ -25,6 +25,15 @@ pub fn unshare_user_net(outer_uid: u32, outer_gid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// prctl(PR_SET_PDEATHSIG, SIGKILL), prctl(2): the calling (forked sandbox) child is killed
+/// when the thread that forked it dies, so it cannot outlive a parent that was killed. Returns
+/// false when the parent `parent` is already gone (the signal would never come).
+pub fn die_with_parent(parent: nix::unistd::Pid) -> bool {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    rc == 0 && nix::unistd::getppid() == parent
+}
+
 /// Sets IFF_UP on `lo` in the calling thread's namespace (SIOCSIFFLAGS, netdevice(7)).
 pub fn loopback_up() -> io::Result<()> {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;

@@ -190,6 +190,27 @@ mod tests {
         assert_eq!(selector_for(Path::new("a/f.txt"), false), b"/a/f.txt");
     }
 
+    /// The TOCTOU race made deterministic: the path is checked while `d` is a directory
+    /// inside the root, then `d` becomes a symlink to a directory outside before the open.
+    /// The open itself (openat2 RESOLVE_BENEATH) must refuse it.
+    #[test]
+    fn a_symlink_swapped_in_after_the_check_is_refused() {
+        let base = std::env::temp_dir().join(format!("lab-select-toctou-{}", std::process::id()));
+        let (root_dir, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root_dir.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root_dir.join("d/f"), b"inside").unwrap();
+        std::fs::write(outside.join("f"), b"secret").unwrap();
+        let root = Root::open(&root_dir).unwrap();
+        let checked = resolve(&root, b"/d/f").map(|t| t.rel);
+        std::fs::remove_dir_all(root_dir.join("d")).unwrap();
+        std::os::unix::fs::symlink(&outside, root_dir.join("d")).unwrap();
+        let swapped = root.open_beneath(Path::new("d/f")).map(|_| ());
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(checked.unwrap(), PathBuf::from("d/f"));
+        assert_eq!(swapped, Err(Refusal::Outside));
+    }
+
     proptest! {
         // Whatever bytes a client sends, an accepted selector is a plain relative path.
         #[test]

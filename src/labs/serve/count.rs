@@ -96,6 +96,11 @@ pub fn too_long(limit: usize) -> String {
 /// The message a client gets when the server stops while it is connected.
 pub const SHUTTING_DOWN: &str = "\nThe server is shutting down. Closing.\n";
 
+/// The message a client gets when its line did not arrive within the time allowed for one.
+pub fn too_slow(secs: f64) -> String {
+    format!("\nYour line took more than {secs} s to arrive. Closing.\n")
+}
+
 /// The message a client gets after sending nothing for the idle timeout.
 pub fn idle(secs: f64) -> String {
     format!("\nNo input for {secs} s. Closing.\n")

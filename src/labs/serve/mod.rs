@@ -71,7 +71,8 @@ pub struct Args {
     /// Longest line accepted, in bytes; a longer one gets a message and the connection closes.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub max_line: usize,
-    /// Seconds a client may stay silent before it is told so and closed.
+    /// Seconds a client may stay silent before it is told so and closed (its whole line
+    /// must arrive within 4 times this).
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub idle_timeout: Duration,
     /// Clients served at once in concurrent mode; more wait in the accept queue.
@@ -130,16 +131,17 @@ pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
     let listener = server::listen(args.bind, args.port, args.reuseaddr, args.backlog)?;
     let addr = server::local_addr(&listener)?;
     if let Some(w) = exposure_warning(addr.ip()) {
-        eprintln!("{w}");
+        // writeln!, not eprintln!: a closed stderr must not panic the server.
+        let _ = writeln!(std::io::stderr(), "{w}");
     }
-    println!(
-        "Server is running on port {}; press Ctrl-C to terminate.",
+    // super::print: a reader that went away (`| head`) is no reason to panic.
+    super::print(&format!(
+        "Server is running on port {}; press Ctrl-C to terminate.\n",
         addr.port()
-    );
-    std::io::stdout().flush().ok();
+    ))?;
     let summary = server::serve(&listener, &args.config(), &stop, false)?;
     drop(listener);
-    println!("{}", summary.text());
+    super::print(&format!("{}\n", summary.text()))?;
     Ok(ExitCode::SUCCESS)
 }
 

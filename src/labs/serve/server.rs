@@ -43,7 +43,8 @@ pub struct Config {
     pub mode: Mode,
     /// Longest line accepted, in bytes, not counting the CR/LF.
     pub max_line: usize,
-    /// A client that sends nothing for this long is closed.
+    /// A client that sends nothing for this long is closed; its whole line must arrive
+    /// within [`LINE_TIME_FACTOR`] times this (a byte now and then does not hold the seat).
     pub idle: Duration,
     /// Client threads at once (concurrent mode).
     pub max_concurrent: usize,
@@ -130,7 +131,7 @@ pub struct Record {
     /// The count of its line, when one was read.
     pub count: Option<Count>,
     pub duration: Duration,
-    /// "ok", "line too long", "idle timeout", "shutdown", or an errno name.
+    /// "ok", "line too long", "idle timeout", "too slow", "shutdown", or an errno name.
     pub outcome: String,
 }
 
@@ -240,7 +241,7 @@ fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
             // does not turn the still-readable listener into a busy loop.
             summary.accept_errors += 1;
             if log {
-                eprintln!("lab serve: accept: {}", crate::sys::errno_name(&e));
+                let _ = writeln!(io::stderr(), "lab serve: accept: {}", crate::sys::errno_name(&e));
             }
             std::thread::sleep(Duration::from_millis(10));
             Accepted::Nothing
@@ -284,8 +285,10 @@ fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> R
     let mut shutdown = StopPipe::new()?;
     let shutdown_trigger = shutdown.trigger();
     let shutdown = &shutdown;
-    // Each worker sends its record, then a byte on `done` to wake the main loop.
-    let (done_r, done_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    // Each worker sends its record, then a byte on `done` to wake the main loop. Non-blocking:
+    // a full pipe already means "wake up", and a worker must never wait on it.
+    let flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
+    let (done_r, done_w) = nix::unistd::pipe2(flags).context("pipe")?;
     let mut done_r = std::fs::File::from(done_r);
     let done_w = std::fs::File::from(done_w);
     let (tx, rx) = mpsc::channel::<Record>();
@@ -388,6 +391,9 @@ fn next_job(
 /// does not turn the close into a reset that could destroy the answer in flight.
 const LINGER_LIMIT: Duration = Duration::from_millis(200);
 const LINGER_BYTES: usize = 1 << 20;
+/// The whole line must arrive within this many idle timeouts: without it a client sending
+/// one byte just before each idle timeout would hold the server for max_line timeouts.
+pub const LINE_TIME_FACTOR: u32 = 4;
 
 /// Serves one client: greeting, prompt, one line, answer, close.
 pub fn handle(s: Socket, peer: Option<SocketAddr>, cfg: &Config, stop: &dyn AsFd) -> Record {
@@ -403,7 +409,8 @@ pub fn handle(s: Socket, peer: Option<SocketAddr>, cfg: &Config, stop: &dyn AsFd
     if let Err(e) = result {
         rec.outcome = crate::sys::errno_name(&e);
     }
-    close(s, rec.outcome == "line too long");
+    // A too-slow client may still be sending: drain as for an oversized line.
+    close(s, rec.outcome == "line too long" || rec.outcome == "too slow");
     rec.duration = started.elapsed();
     rec
 }
@@ -413,6 +420,7 @@ enum Line {
     Complete(Vec<u8>),
     TooLong,
     Idle,
+    TooSlow,
     Shutdown,
 }
 
@@ -438,6 +446,11 @@ fn exchange(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io::
             rec.outcome = "idle timeout".into();
             send_all(s, count::idle(cfg.idle.as_secs_f64()).as_bytes())?;
         }
+        Line::TooSlow => {
+            rec.outcome = "too slow".into();
+            let limit = cfg.idle.saturating_mul(LINE_TIME_FACTOR).as_secs_f64();
+            send_all(s, count::too_slow(limit).as_bytes())?;
+        }
         Line::Shutdown => {
             rec.outcome = "shutdown".into();
             send_all(s, count::SHUTTING_DOWN.as_bytes())?;
@@ -450,9 +463,15 @@ fn exchange(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io::
 fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io::Result<Line> {
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 4096];
-    let mut deadline = Instant::now() + cfg.idle;
+    let started = Instant::now();
+    let line_deadline = started + cfg.idle.saturating_mul(LINE_TIME_FACTOR);
+    let mut deadline = started + cfg.idle;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        if now >= line_deadline {
+            return Ok(Line::TooSlow);
+        }
+        let left = deadline.min(line_deadline).saturating_duration_since(now);
         if left.is_zero() {
             return Ok(Line::Idle);
         }
@@ -471,7 +490,13 @@ fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io:
             Err(e) => return Err(e),
         };
         if n == 0 {
-            return Ok(Line::Complete(buf));
+            // EOF without a newline: the same limit, one trailing CR aside.
+            let body = buf.strip_suffix(b"\r").unwrap_or(&buf);
+            return Ok(if body.len() > cfg.max_line {
+                Line::TooLong
+            } else {
+                Line::Complete(buf)
+            });
         }
         rec.received += n;
         deadline = Instant::now() + cfg.idle;
@@ -488,7 +513,7 @@ fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io:
             });
         }
         // No newline yet: only a CR may still follow the longest allowed line.
-        if buf.len() > cfg.max_line + 1 {
+        if buf.len() > cfg.max_line.saturating_add(1) {
             return Ok(Line::TooLong);
         }
     }
