@@ -11,7 +11,7 @@
 //!   and a text file; the book's exchange runs against it, and the report tabulates the bytes
 //!   sent, what the server received, each recv(2048) result, and the parsed menu.
 
-use super::Lab;
+use super::{yes_no, yes_no_zh, Lab};
 use crate::cli::Global;
 use crate::gopher::client::{self, End, Exchange, Options, BOOK_CHUNK};
 use crate::gopher::menu::{self, Body, Line, MenuParser, TextFilter};
@@ -1029,22 +1029,6 @@ fn finding_marks(report: &mut Report, text: &Fetched, filter: &TextFilter) {
             filter.stats.unstuffed
         ),
     );
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
-fn yes_no_zh(b: bool) -> &'static str {
-    if b {
-        "是"
-    } else {
-        "否"
-    }
 }
 
 #[cfg(test)]

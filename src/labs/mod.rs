@@ -90,6 +90,24 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
+/// "yes" / "no" for a measured flag in English text.
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// "是" / "否" for the same flag in Chinese text.
+pub fn yes_no_zh(b: bool) -> &'static str {
+    if b {
+        "是"
+    } else {
+        "否"
+    }
+}
+
 /// `lab list`.
 pub fn list(g: &Global) -> Result<ExitCode> {
     let mut t = crate::report::Table::new("labs", "Experiments", &[("id", "lab"), ("question", "answers")]);

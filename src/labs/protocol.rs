@@ -9,7 +9,7 @@
 //! namespace, side by side; what could not be measured says why. Last, the protocols
 //! database: getprotobyname_r and the lines of /etc/protocols.
 
-use super::Lab;
+use super::{yes_no, yes_no_zh, Lab};
 use crate::cli::Global;
 use crate::report::{Report, Row, Table, Verdict};
 use crate::row;
@@ -119,22 +119,6 @@ fn matrix_notes(matrix: &mut Table, ping_range: &str, sctp_before: &SctpState, s
             yes_no_zh(sctp_after.registered),
         ),
     );
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
-fn yes_no_zh(b: bool) -> &'static str {
-    if b {
-        "是"
-    } else {
-        "否"
-    }
 }
 
 // ---- names ----
