@@ -7,5 +7,6 @@ pub mod gopher;
 pub mod labs;
 pub mod render;
 pub mod report;
+pub mod line;
 pub mod sandbox;
 pub mod sys;

@@ -2,8 +2,8 @@
 //! and real TCP clients (threads of this process) talk to it. Every thread is joined
 //! and every wait is bounded.
 
-use super::count::{self, PROMPT};
-use super::server::{self, Config, Mode, Record, StopPipe, Summary};
+use crate::line::count::{self, PROMPT};
+use crate::line::server::{self, Config, Mode, Record, StopPipe, Summary};
 use crate::report::{Report, Table, Verdict};
 use crate::row;
 use crate::sandbox::Ctx;

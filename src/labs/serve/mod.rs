@@ -11,15 +11,15 @@
 //! an oversized line — and then 20 clients at once, one of them silent, against the
 //! iterative and the concurrent mode.
 
-pub mod count;
+
 mod experiment;
-pub mod server;
+
 
 use super::Lab;
 use crate::cli::Global;
 use crate::sys::signal::StopSignals;
 use anyhow::{bail, Context, Result};
-use server::{Config, Mode};
+use crate::line::server::{self, Config, Mode};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;

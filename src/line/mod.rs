@@ -1,0 +1,5 @@
+//! The book's line server (chapter 1): greet, prompt, read one line, count it, close.
+//! `lab serve` runs it; its report drives it with real clients.
+
+pub mod count;
+pub mod server;
