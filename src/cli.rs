@@ -1,8 +1,13 @@
-//! The command line. One subcommand per lab; the registry in `labs` names them.
+//! The command line: global options, and one subcommand per registry entry. Labs bring
+//! their own options (a clap derive each); nothing here names a lab.
 
-use crate::labs;
+use crate::app::docs::Args as DocsArgs;
+use crate::labs::{Lab, LABS};
 use crate::render::Format;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches};
+
+const ABOUT: &str =
+    "A socket-options teaching lab: each question about sockets answered by a live experiment on this machine's kernel";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -16,21 +21,6 @@ Examples:
   lab docs --check                 is docs/ current with docs/results.json?
 
 Exit status: 0 done, 1 the lab itself failed (one line on stderr), 2 bad usage.";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "lab",
-    version,
-    about = "A socket-options teaching lab: each question about sockets answered by a live experiment on this machine's kernel",
-    after_help = AFTER_HELP,
-    propagate_version = true
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: Global,
-    #[command(subcommand)]
-    pub command: Command,
-}
 
 /// Options every subcommand takes.
 #[derive(Debug, Clone, Args)]
@@ -46,40 +36,67 @@ pub struct Global {
     pub leak_check: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// List every experiment with the question it answers.
+/// What the command line asks for.
+pub enum Action {
     List,
-    /// Run every experiment once, with its default options.
-    #[command(
-        after_help = "Examples:\n  lab all\n  lab all --format json > results.json\n  lab docs --from results.json"
-    )]
     All,
-    Docs(labs::docs::Args),
-    Argv(labs::argv::Args),
-    Protocol(labs::protocol::Args),
-    Reuseaddr(labs::reuseaddr::Args),
-    Backlog(labs::backlog::Args),
-    Options(labs::options::Args),
-    Gopher(labs::gopher::Args),
-    Serve(labs::serve::Args),
-    Gopherd(labs::gopherd::Args),
+    Docs(DocsArgs),
+    Lab(&'static Lab, ArgMatches),
+}
+
+/// The whole command: the app's own subcommands, then one per lab in the registry.
+pub fn command() -> clap::Command {
+    let cmd = Global::augment_args(clap::Command::new("lab"))
+        .about(ABOUT)
+        .after_help(AFTER_HELP)
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(clap::Command::new("list").about("List every experiment with the question it answers"))
+        .subcommand(
+            clap::Command::new("all")
+                .about("Run every experiment once, with its default options")
+                .after_help("Examples:\n  lab all\n  lab all --format json > results.json\n  lab docs --from results.json"),
+        )
+        .subcommand(DocsArgs::augment_args(clap::Command::new("docs")));
+    LABS.iter().fold(cmd, |cmd, lab| cmd.subcommand((lab.command)()))
+}
+
+/// Parses `argv` (program name first).
+pub fn parse_from<I, T>(argv: I) -> Result<(Global, Action), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let m = command().try_get_matches_from(argv)?;
+    let global = Global::from_arg_matches(&m)?;
+    let (name, sub) = m.subcommand().expect("a subcommand is required");
+    let action = match name {
+        "list" => Action::List,
+        "all" => Action::All,
+        "docs" => Action::Docs(DocsArgs::from_arg_matches(sub)?),
+        id => Action::Lab(
+            crate::labs::find(id).expect("subcommands come from the registry"),
+            sub.clone(),
+        ),
+    };
+    Ok((global, action))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn every_registered_lab_is_a_subcommand_with_an_example() {
-        let cmd = Cli::command();
-        for lab in labs::LABS {
+        let cmd = command();
+        for lab in LABS {
             let sub = cmd
                 .find_subcommand(lab.id)
                 .unwrap_or_else(|| panic!("lab {} has no subcommand", lab.id));
@@ -89,6 +106,15 @@ mod tests {
                 "`lab {} --help` needs an example",
                 lab.id
             );
+            assert!(sub.get_about().is_some(), "`lab {}` needs an about line", lab.id);
         }
+    }
+
+    #[test]
+    fn globals_parse_after_the_subcommand() {
+        let (g, a) = parse_from(["lab", "reuseaddr", "--format", "json", "--no-sandbox"]).unwrap();
+        assert_eq!(g.format, Format::Json);
+        assert!(g.no_sandbox);
+        assert!(matches!(a, Action::Lab(l, _) if l.id == "reuseaddr"));
     }
 }

@@ -1,38 +1,107 @@
-//! Wiring only: parse, dispatch, report errors as one line, exit.
+//! parse → run → render → exit code. The only place that prints a result.
 
-use clap::Parser;
-use lab::cli::{Cli, Command};
-use lab::labs;
+use lab::app;
+use lab::cli::{self, Action, Global};
+use lab::labs::{Env, LabError, Outcome};
+use lab::render::{self, Format};
+use lab::report::Report;
+use lab::sandbox::Mode;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+/// What a command produced, before it is shown.
+enum Shown {
+    Reports(Vec<Report>, bool),
+    Text(String),
+    Done(ExitCode),
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let g = &cli.global;
-    let fds = lab::sys::open_fd_count();
-    let result = match &cli.command {
-        Command::List => labs::list(g),
-        Command::All => labs::all(g),
-        Command::Docs(a) => labs::docs::command(a, g),
-        Command::Argv(a) => labs::argv::command(a, g),
-        Command::Protocol(a) => labs::protocol::command(a, g),
-        Command::Reuseaddr(a) => labs::reuseaddr::command(a, g),
-        Command::Backlog(a) => labs::backlog::command(a, g),
-        Command::Options(a) => labs::options::command(a, g),
-        Command::Gopher(a) => labs::gopher::command(a, g),
-        Command::Serve(a) => labs::serve::command(a, g),
-        Command::Gopherd(a) => labs::gopherd::command(a, g),
+    let (g, action) = match cli::parse_from(std::env::args_os()) {
+        Ok(p) => p,
+        Err(e) => e.exit(),
     };
-    let result = result.and_then(|code| {
+    let fds = lab::sys::open_fd_count();
+    let result = run(&g, action).and_then(|shown| {
         if g.leak_check {
-            labs::check_leaks(fds)?;
+            app::check_leaks(fds).map_err(LabError::Failed)?;
         }
-        Ok(code)
+        Ok(shown)
     });
     match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("lab: error: {e:#}");
+        Ok(shown) => show(&g, shown),
+        Err(LabError::Usage(msg)) => {
+            let _ = writeln!(std::io::stderr(), "lab: usage: {msg}");
+            ExitCode::from(2)
+        }
+        Err(LabError::Failed(e)) => {
+            let _ = writeln!(std::io::stderr(), "lab: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn mode(g: &Global) -> Mode {
+    if g.no_sandbox {
+        Mode::Host
+    } else {
+        Mode::Auto
+    }
+}
+
+fn run(g: &Global, action: Action) -> Result<Shown, LabError> {
+    let tty = std::io::stdout().is_terminal();
+    Ok(match action {
+        Action::List => Shown::Text(match g.format {
+            Format::Table => app::list()
+                .rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:<10} {}\n",
+                        render::cell_text(r.get("id")),
+                        render::cell_text(r.get("question"))
+                    )
+                })
+                .collect(),
+            Format::Json => render::json_value(&app::list()),
+            Format::Markdown => render::markdown_table(&app::list()),
+        }),
+        Action::All => Shown::Reports(app::run_all(mode(g))?, true),
+        Action::Docs(a) => Shown::Text(app::docs::command(&a, mode(g))?),
+        Action::Lab(lab, m) => {
+            let env = Env {
+                mode: mode(g),
+                format: g.format,
+                tty,
+            };
+            match (lab.run)(&m, &env)? {
+                Outcome::Report(r) => Shown::Reports(vec![*r], false),
+                Outcome::Done(code) => Shown::Done(code),
+            }
+        }
+    })
+}
+
+fn show(g: &Global, shown: Shown) -> ExitCode {
+    let tty = std::io::stdout().is_terminal();
+    let text = match shown {
+        Shown::Done(code) => return code,
+        Shown::Text(t) => t,
+        Shown::Reports(reports, true) if g.format == Format::Json => render::json_all(&reports),
+        Shown::Reports(reports, _) => reports
+            .iter()
+            .map(|r| render::render(r, g.format, tty))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A reader that went away (`lab all | head`) is not an error worth a message.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(std::io::stderr(), "lab: error: write stdout: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }

@@ -65,6 +65,21 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Runs `f` once per item, each in its own fresh namespace and side by side when the
+    /// sandbox allows (scenarios then share no port space and no counters), else one after
+    /// another here. The bool says whether that item ran isolated.
+    pub fn each_isolated<I: Sync, T: Send>(&self, items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<(T, bool)> {
+        if !self.can_nest {
+            return items.iter().map(|i| (f(i), false)).collect();
+        }
+        std::thread::scope(|s| {
+            let hs: Vec<_> = items.iter().map(|i| s.spawn(|| self.isolated(|| f(i)))).collect();
+            hs.into_iter().map(sys::net::join).collect()
+        })
+    }
+}
+
 /// How the user asked to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

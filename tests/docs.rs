@@ -31,7 +31,7 @@ fn reuseaddr_report() -> &'static Report {
 /// A small report with Chinese text, measured nowhere, for a lab whose real one is not needed.
 fn synthetic(id: &str, env_from: &Report) -> Report {
     let l = lab::labs::find(id).unwrap();
-    let mut r = Report::new(id, l.title, l.question);
+    let mut r = Report::new(id, &l.title().en, &l.question().en);
     r.environment = env_from.environment.clone();
     let mut t = Table::new(
         "t",
@@ -237,7 +237,7 @@ fn every_page_is_written_with_every_marker_filled() {
     assert!(en.contains("| net.core.somaxconn |"), "sysctls table:\n{en}");
     let index = text(&f.path("docs"), "README.md");
     for l in LABS {
-        let question = l.question.replace('|', "\\|").replace('<', "&lt;");
+        let question = l.question().en.replace('|', "\\|").replace('<', "&lt;");
         assert!(
             index.contains(&format!("]({}.md)", l.id)) && index.contains(&question),
             "{}",

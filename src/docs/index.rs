@@ -52,7 +52,7 @@ pub fn readme(labs: &[Lab], reports: &[&Report], sheets: &Sheets, lang: Lang) ->
                  先请你预测，再给出本机内核的实际表现，以及解释它的 man 手册页和 RFC。\n\n\
                  English: [../README.md](../README.md)\n"
             )?;
-            writeln!(out, "| 页面 | 运行 | 问题（英文原文） |\n|---|---|---|")?;
+            writeln!(out, "| 页面 | 运行 | 问题 |\n|---|---|---|")?;
         }
     }
     for lab in labs {
@@ -63,7 +63,7 @@ pub fn readme(labs: &[Lab], reports: &[&Report], sheets: &Sheets, lang: Lang) ->
             cell(title),
             lab.id,
             lab.id,
-            cell(lab.question)
+            cell(lab.question().get(lang))
         )?;
     }
     writeln!(out, "\n{}", how_made(reports, lang))?;

@@ -75,6 +75,14 @@ pub fn localized(t: &Table, lang: Lang) -> Table {
                 c.header = h.clone();
             }
         }
+        let labels = std::mem::take(&mut t.labels_zh);
+        for v in t.rows.iter_mut().flat_map(|r| r.values_mut()) {
+            if let serde_json::Value::String(s) = v {
+                if let Some(z) = labels.get(s.as_str()) {
+                    *s = z.clone();
+                }
+            }
+        }
         t.notes = (0..t.notes.len())
             .map(|i| crate::report::note_in_zh(&t.notes, &t.notes_zh, i).to_string())
             .collect();

@@ -1,10 +1,12 @@
-//! The registry: one entry per lab drives `lab list`, `lab all`, `lab docs` and the tests.
-//! Adding an experiment: a file here with `LAB`, `Args`, `command`; a line in [`LABS`]
-//! and in `cli::Command`; its sheets in `labs/<id>.md` and `labs/zh/<id>.md`.
+//! The experiments and their one registry. [`LABS`] builds the subcommands, dispatches
+//! them, and drives `lab list`, `lab all`, `lab docs` and every test that loops over labs.
+//!
+//! Adding an experiment: a folder `src/labs/<id>/` implementing [`Experiment`] (measure,
+//! tables, findings) with its `strings.toml`; one line in [`LABS`]; its sheets
+//! `labs/<id>.md` and `labs/zh/<id>.md`. Nothing else changes.
 
 pub mod argv;
 pub mod backlog;
-pub mod docs;
 pub mod gopher;
 pub mod gopherd;
 pub mod options;
@@ -12,85 +14,205 @@ pub mod protocol;
 pub mod reuseaddr;
 pub mod serve;
 
-use crate::cli::Global;
-use crate::render::{self, Format};
-use crate::report::Report;
+use crate::render::Format;
+use crate::report::{Catalogue, Finding, Report, Table, Text};
 use crate::sandbox::{self, Ctx, Mode};
-use anyhow::{bail, Result};
-use std::io::{IsTerminal, Write};
+use anyhow::Result;
+use serde::{de::DeserializeOwned, Serialize};
 use std::process::ExitCode;
 
-/// One lab: what it is called, what it asks, and how to run it with defaults.
+/// One experiment: typed measurements first, then tables and findings computed from them.
+///
+/// `measure` is the only part that touches the kernel. `tables`, `findings` and `notes`
+/// are pure functions of its `Data`: no verdict ever reads a rendered cell, a label or a
+/// note, so renaming any text changes no result.
+pub trait Experiment: 'static {
+    /// The subcommand name, the sheet names (`labs/<id>.md`) and the report's `lab`.
+    const ID: &'static str;
+    /// The lab's options, a clap derive (no lab knows the rest of the command line).
+    type Args: clap::Args + clap::FromArgMatches + Send + Sync;
+    /// What `measure` returns; serialised into the report as `data`.
+    type Data: Serialize + DeserializeOwned + Send;
+
+    /// The lab's strings: `lab.title`, `lab.question`, and every table, label and finding.
+    fn strings() -> &'static Catalogue;
+    fn measure(args: &Self::Args, ctx: &Ctx) -> Result<Self::Data>;
+    fn tables(data: &Self::Data) -> Vec<Table>;
+    fn findings(data: &Self::Data) -> Vec<Finding>;
+    fn notes(_data: &Self::Data) -> Vec<Text> {
+        Vec::new()
+    }
+    /// A usage error in the options, found before any sandbox is made (exit status 2).
+    fn validate(_args: &Self::Args) -> Result<(), String> {
+        Ok(())
+    }
+    /// The lab's own program (the book's server, the client, gopherd) when the options ask
+    /// for it rather than for the measured report.
+    fn program(_args: &Self::Args, _env: &Env) -> Option<Result<ExitCode>> {
+        None
+    }
+    /// The data as it goes into the report's JSON.
+    fn data_json(data: &Self::Data) -> serde_json::Value {
+        serde_json::to_value(data).unwrap_or_default()
+    }
+}
+
+/// What a lab's own program is told: where to run and how its output is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    pub mode: Mode,
+    pub format: Format,
+    pub tty: bool,
+}
+
+/// What running a subcommand gave: a report for the renderer, or a program that is done.
+pub enum Outcome {
+    Report(Box<Report>),
+    Done(ExitCode),
+}
+
+/// The report of `E` for this data: the one place tables, findings and notes are assembled.
+pub fn assemble<E: Experiment>(data: &E::Data) -> Report {
+    let s = E::strings();
+    let title = s.text("lab.title", &[]);
+    let question = s.text("lab.question", &[]);
+    let mut r = Report::new(E::ID, &title.en, &question.en);
+    r.title_zh = Some(title.zh);
+    r.question_zh = Some(question.zh);
+    r.tables = E::tables(data);
+    r.findings = E::findings(data);
+    for n in E::notes(data) {
+        r.note(n);
+    }
+    r.data = E::data_json(data);
+    r
+}
+
+/// Measures `E` with these options inside `ctx` and assembles its report.
+pub fn measure_report<E: Experiment>(args: &E::Args, ctx: &Ctx) -> Result<Report> {
+    E::measure(args, ctx).map(|d| assemble::<E>(&d))
+}
+
+/// One registry entry: what the CLI, `lab all`, `lab docs` and the tests know of a lab.
 pub struct Lab {
     pub id: &'static str,
-    pub title: &'static str,
-    /// The learner's question, in one sentence.
-    pub question: &'static str,
+    pub strings: fn() -> &'static Catalogue,
+    /// The subcommand with the lab's options.
+    pub command: fn() -> clap::Command,
+    /// Runs the subcommand from its parsed options.
+    pub run: fn(&clap::ArgMatches, &Env) -> Result<Outcome, LabError>,
     /// The measured report with default options, for `lab all` and `lab docs`.
     pub run_default: fn(&Ctx) -> Result<Report>,
 }
 
+/// Why a subcommand did not run to the end: bad options (exit 2) or a failure (exit 1).
+#[derive(Debug)]
+pub enum LabError {
+    Usage(String),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for LabError {
+    fn from(e: anyhow::Error) -> Self {
+        LabError::Failed(e)
+    }
+}
+
+impl Lab {
+    pub fn title(&self) -> Text {
+        (self.strings)().text("lab.title", &[])
+    }
+    pub fn question(&self) -> Text {
+        (self.strings)().text("lab.question", &[])
+    }
+}
+
+/// The registry entry of `E`.
+pub const fn entry<E: Experiment>() -> Lab {
+    Lab {
+        id: E::ID,
+        strings: E::strings,
+        command: command::<E>,
+        run: run::<E>,
+        run_default: |ctx| measure_report::<E>(&defaults::<E::Args>(), ctx),
+    }
+}
+
+fn command<E: Experiment>() -> clap::Command {
+    <E::Args as clap::Args>::augment_args(clap::Command::new(E::ID))
+}
+
+fn run<E: Experiment>(m: &clap::ArgMatches, env: &Env) -> Result<Outcome, LabError> {
+    let args =
+        <E::Args as clap::FromArgMatches>::from_arg_matches(m).map_err(|e| LabError::Usage(e.to_string()))?;
+    E::validate(&args).map_err(LabError::Usage)?;
+    if let Some(done) = E::program(&args, env) {
+        return Ok(Outcome::Done(done?));
+    }
+    let report = sandbox::run(env.mode, |ctx| measure_report::<E>(&args, ctx))?;
+    Ok(Outcome::Report(Box::new(report)))
+}
+
 /// Every lab, in reading order (the order of the learner's questions).
-pub const LABS: &[Lab] = &[
-    argv::LAB,
-    gopher::LAB,
-    serve::LAB,
-    protocol::LAB,
-    options::LAB,
-    reuseaddr::LAB,
-    backlog::LAB,
-    gopherd::LAB,
+pub static LABS: &[Lab] = &[
+    entry::<argv::Argv>(),
+    entry::<gopher::Gopher>(),
+    entry::<serve::Serve>(),
+    entry::<protocol::Protocol>(),
+    entry::<options::Options>(),
+    entry::<reuseaddr::Reuseaddr>(),
+    entry::<backlog::Backlog>(),
+    entry::<gopherd::Gopherd>(),
 ];
 
-/// The lab with this id.
-pub fn find(id: &str) -> Option<&'static Lab> {
-    LABS.iter().find(|l| l.id == id)
+/// Transitional, until a lab returns typed data: the lab built its report itself,
+/// and its tables, findings and notes are taken from it as they are.
+#[macro_export]
+macro_rules! legacy_experiment {
+    ($ty:ident, $id:literal, $args:ty, $measure:expr $(, program = $program:expr)?) => {
+        pub struct $ty;
+        static STRINGS: $crate::report::Catalogue =
+            $crate::report::Catalogue::new($id, include_str!("strings.toml"));
+        impl $crate::labs::Experiment for $ty {
+            const ID: &'static str = $id;
+            type Args = $args;
+            type Data = $crate::report::Report;
+            fn strings() -> &'static $crate::report::Catalogue {
+                &STRINGS
+            }
+            fn measure(args: &$args, ctx: &$crate::sandbox::Ctx) -> anyhow::Result<Self::Data> {
+                ($measure)(args, ctx)
+            }
+            fn tables(d: &Self::Data) -> Vec<$crate::report::Table> {
+                d.tables.clone()
+            }
+            fn findings(d: &Self::Data) -> Vec<$crate::report::Finding> {
+                d.findings.clone()
+            }
+            fn notes(d: &Self::Data) -> Vec<$crate::report::Text> {
+                (0..d.notes.len())
+                    .map(|i| $crate::report::Text {
+                        en: d.notes[i].clone(),
+                        zh: $crate::report::note_in_zh(&d.notes, &d.notes_zh, i).to_string(),
+                    })
+                    .collect()
+            }
+            fn data_json(_: &Self::Data) -> serde_json::Value {
+                serde_json::Value::Null
+            }
+            $(fn program(args: &$args, env: &$crate::labs::Env) -> Option<anyhow::Result<std::process::ExitCode>> {
+                ($program)(args, env)
+            })?
+        }
+    };
 }
 
-/// A new report carrying the lab's id, title and question.
-pub fn report_for(lab: &Lab) -> Report {
-    Report::new(lab.id, lab.title, lab.question)
+/// Transitional: the empty report a legacy lab fills in.
+pub fn report_for(id: &str) -> Report {
+    Report::new(id, "", "")
 }
 
-/// The defaults clap would give `lab <id>` with no options.
-pub fn defaults<A: clap::Args + clap::FromArgMatches>() -> A {
-    let cmd = A::augment_args(clap::Command::new("lab").no_binary_name(true));
-    A::from_arg_matches(&cmd.get_matches_from(Vec::<String>::new())).expect("defaults always parse")
-}
-
-fn mode(g: &Global) -> Mode {
-    if g.no_sandbox {
-        Mode::Host
-    } else {
-        Mode::Auto
-    }
-}
-
-/// Runs an experiment in the sandbox and prints its report: the `command` of every
-/// report-producing lab.
-pub fn report_command<F>(g: &Global, f: F) -> Result<ExitCode>
-where
-    F: FnOnce(&Ctx) -> Result<Report> + Send,
-{
-    let report = sandbox::run(mode(g), f)?;
-    print(&render::render(
-        &report,
-        g.format,
-        std::io::stdout().is_terminal(),
-    ))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes to stdout; a closed pipe (`lab all | head`) is not an error worth a message.
-pub fn print(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
-}
-
-/// "yes" / "no" for a measured flag in English text.
+/// Transitional: "yes" / "no" in English text.
 pub fn yes_no(b: bool) -> &'static str {
     if b {
         "yes"
@@ -99,7 +221,7 @@ pub fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// "是" / "否" for the same flag in Chinese text.
+/// Transitional: "是" / "否" for the same flag in Chinese text.
 pub fn yes_no_zh(b: bool) -> &'static str {
     if b {
         "是"
@@ -108,72 +230,25 @@ pub fn yes_no_zh(b: bool) -> &'static str {
     }
 }
 
-/// `lab list`.
-pub fn list(g: &Global) -> Result<ExitCode> {
-    let mut t = crate::report::Table::new("labs", "Experiments", &[("id", "lab"), ("question", "answers")]);
-    for l in LABS {
-        t.push(crate::row! { "id" => l.id, "question" => l.question });
+/// Transitional: the lab's own programs still write as they run; a closed pipe is no error.
+pub fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
-    let text = match g.format {
-        Format::Json => serde_json::to_string_pretty(&t)? + "\n",
-        Format::Markdown => render::markdown_table(&t),
-        Format::Table => {
-            let mut s = String::new();
-            for l in LABS {
-                s.push_str(&format!("{:<10} {}\n", l.id, l.question));
-            }
-            s
-        }
-    };
-    print(&text)?;
-    Ok(ExitCode::SUCCESS)
 }
 
-/// Every lab's default report, each in its own sandbox.
-pub fn run_all(g: &Global) -> Result<Vec<Report>> {
-    let tty = std::io::stderr().is_terminal();
-    LABS.iter()
-        .map(|l| {
-            if tty {
-                eprintln!("lab: running {}", l.id);
-            }
-            sandbox::run(mode(g), l.run_default).map_err(|e| e.context(format!("lab {}", l.id)))
-        })
-        .collect()
+/// The lab with this id.
+pub fn find(id: &str) -> Option<&'static Lab> {
+    LABS.iter().find(|l| l.id == id)
 }
 
-/// `lab all`.
-pub fn all(g: &Global) -> Result<ExitCode> {
-    let reports = run_all(g)?;
-    let text = match g.format {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "reports": reports }))? + "\n",
-        f => {
-            let tty = std::io::stdout().is_terminal();
-            reports
-                .iter()
-                .map(|r| render::render(r, f, tty))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    };
-    print(&text)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Fails if the process holds more fds or threads than it did at `fds_before`.
-pub fn check_leaks(fds_before: usize) -> Result<()> {
-    // Threads are joined by the time a command returns; allow a moment for reaping.
-    for _ in 0..50 {
-        if crate::sys::thread_count() <= 1 && crate::sys::open_fd_count() <= fds_before {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    bail!(
-        "leak check: {} fds open (had {fds_before}), {} threads alive",
-        crate::sys::open_fd_count(),
-        crate::sys::thread_count()
-    )
+/// The defaults clap would give `lab <id>` with no options.
+pub fn defaults<A: clap::Args + clap::FromArgMatches>() -> A {
+    let cmd = A::augment_args(clap::Command::new("lab").no_binary_name(true));
+    A::from_arg_matches(&cmd.get_matches_from(Vec::<String>::new())).expect("defaults always parse")
 }
 
 #[cfg(test)]
@@ -185,7 +260,28 @@ mod tests {
         for (i, l) in LABS.iter().enumerate() {
             assert!(l.id.chars().all(|c| c.is_ascii_lowercase()), "{}", l.id);
             assert!(LABS[i + 1..].iter().all(|o| o.id != l.id), "duplicate {}", l.id);
-            assert!(l.question.ends_with('?'), "{}: a question ends with '?'", l.id);
+            let q = l.question();
+            assert!(q.en.ends_with('?'), "{}: a question ends with '?'", l.id);
+            assert!(
+                q.zh.ends_with('？'),
+                "{}: a Chinese question ends with '？'",
+                l.id
+            );
         }
+    }
+
+    #[test]
+    fn every_catalogue_is_whole_in_both_languages() {
+        let mut problems = crate::report::COMMON.problems();
+        for l in LABS {
+            let s = (l.strings)();
+            problems.extend(s.problems());
+            for key in ["lab.title", "lab.question"] {
+                if !s.has(key) {
+                    problems.push(format!("{}: no {key}", l.id));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

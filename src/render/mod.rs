@@ -35,6 +35,18 @@ pub fn json(report: &Report) -> String {
     s
 }
 
+/// Any serialisable value as pretty JSON with a trailing newline.
+pub fn json_value<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("a report value always serialises");
+    s.push('\n');
+    s
+}
+
+/// `lab all --format json`: `{"reports": [...]}`.
+pub fn json_all(reports: &[Report]) -> String {
+    json_value(&serde_json::json!({ "reports": reports }))
+}
+
 /// How a cell reads in text: strings bare, null as "-", numbers as JSON prints them.
 pub fn cell_text(c: Option<&Cell>) -> String {
     match c {

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod diag;
 pub mod fileio;
 pub mod link;
+pub mod net;
 pub mod netns;
 pub mod options;
 pub mod poll;

@@ -66,7 +66,7 @@ fn config(mode: Mode, idle: Duration) -> Config {
 }
 
 pub fn run(ctx: &Ctx) -> Result<Report> {
-    let mut report = super::super::report_for(&super::LAB);
+    let mut report = super::super::report_for("serve");
     ctx.progress("serve: one client per kind of input");
     let (answers, greeting) = answers_table()?;
     report.tables.push(answers);

@@ -11,28 +11,23 @@
 //! an oversized line — and then 20 clients at once, one of them silent, against the
 //! iterative and the concurrent mode.
 
-
 mod experiment;
 
-
-use super::Lab;
-use crate::cli::Global;
+use crate::line::server::{self, Config, Mode};
 use crate::sys::signal::StopSignals;
 use anyhow::{bail, Context, Result};
-use crate::line::server::{self, Config, Mode};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use experiment::run;
-
-pub const LAB: Lab = Lab {
-    id: "serve",
-    title: "The book's line server: what it counts, and one client at a time",
-    question: "What does the book's server count when I type Chinese, and what happens when many clients connect at once?",
-    run_default: experiment::run,
-};
+crate::legacy_experiment!(
+    Serve,
+    "serve",
+    Args,
+    |_: &Args, ctx: &crate::sandbox::Ctx| experiment::run(ctx),
+    program = program
+);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -119,10 +114,12 @@ pub fn exposure_warning(ip: IpAddr) -> Option<String> {
     })
 }
 
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    if args.report {
-        return super::report_command(g, experiment::run);
-    }
+/// The server itself, unless `--report` asks for the measured report.
+fn program(args: &Args, _env: &super::Env) -> Option<Result<ExitCode>> {
+    (!args.report).then(|| serve(args))
+}
+
+fn serve(args: &Args) -> Result<ExitCode> {
     if args.max_line == 0 || args.max_concurrent == 0 {
         bail!("--max-line and --max-concurrent must be at least 1");
     }

@@ -11,8 +11,7 @@
 //!   and a text file; the book's exchange runs against it, and the report tabulates the bytes
 //!   sent, what the server received, each recv(2048) result, and the parsed menu.
 
-use super::{yes_no, yes_no_zh, Lab};
-use crate::cli::Global;
+use super::{yes_no, yes_no_zh, Env};
 use crate::gopher::client::{self, End, Exchange, Options, BOOK_CHUNK};
 use crate::gopher::menu::{self, Body, Line, MenuParser, TextFilter};
 use crate::gopher::url::{self, Target};
@@ -28,12 +27,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub const LAB: Lab = Lab {
-    id: "gopher",
-    title: "The book's Gopher client on the wire",
-    question: "What does the book's Gopher client send, and what does recv(2048) bring back?",
-    run_default,
-};
+crate::legacy_experiment!(
+    Gopher,
+    "gopher",
+    Args,
+    |_: &Args, ctx: &Ctx| run(ctx),
+    program = program
+);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -92,23 +92,19 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is not a size like 4096, 64K, 1M or 4G"))
 }
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
+/// The client itself, unless no target was given: then the measured report.
+fn program(args: &Args, env: &Env) -> Option<Result<ExitCode>> {
     if args.local {
-        return local_command(args, g);
+        return Some(local_command(args, env));
     }
     if args.target.is_empty() {
-        return super::report_command(g, run);
+        return None;
     }
-    fetch_command(args, g)?;
-    Ok(ExitCode::SUCCESS)
+    Some(fetch_command(args, env).map(|_| ExitCode::SUCCESS))
 }
 
 /// `--local`: a Gopher server on 127.0.0.1:0 for the docs, fetched from, then stopped.
-fn local_command(args: &Args, g: &Global) -> Result<ExitCode> {
+fn local_command(args: &Args, g: &Env) -> Result<ExitCode> {
     if args.target.len() > 1 {
         bail!("with --local give at most a selector, e.g. lab gopher --local /reuseaddr.md");
     }
@@ -164,7 +160,7 @@ fn open_output(path: &Option<PathBuf>) -> Result<io::BufWriter<std::fs::File>> {
     Ok(io::BufWriter::with_capacity(64 * 1024, file))
 }
 
-fn fetch_command(args: &Args, g: &Global) -> Result<()> {
+fn fetch_command(args: &Args, g: &Env) -> Result<()> {
     let target = url::parse_args(&args.target).map_err(|e| anyhow!("{e}"))?;
     for n in &target.notes {
         eprintln!("lab: note: {n}");
@@ -765,7 +761,7 @@ fn book_fetch(port: u16, selector: &[u8]) -> Result<Fetched> {
 }
 
 pub fn run(ctx: &Ctx) -> Result<Report> {
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("gopher");
     ctx.progress("starting a Gopher responder on 127.0.0.1");
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("bind 127.0.0.1:0")?;
     let port = l.local_addr()?.port();

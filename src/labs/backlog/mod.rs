@@ -10,8 +10,6 @@
 //! line, so every client ends accepted, delivered, or with what happened to it.
 //! A sweep over backlogs and the sysctl variants run in their own namespaces.
 
-use super::Lab;
-use crate::cli::Global;
 use crate::report::{Cell, Report, Table, Verdict};
 use crate::row;
 use crate::sandbox::Ctx;
@@ -22,15 +20,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-pub const LAB: Lab = Lab {
-    id: "backlog",
-    title: "listen(backlog): what happens when many clients connect at once",
-    question: "Does listen(1) mean at most one waiting connection, and what happens to the other clients?",
-    run_default,
-};
+crate::legacy_experiment!(Backlog, "backlog", Args, run);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -91,15 +83,6 @@ const COUNTERS: [&str; 7] = [
     "TcpExtTCPSynRetrans",
 ];
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(&super::defaults(), ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    check_args(args, proc::open_files_limit())?;
-    super::report_command(g, |ctx| run(args, ctx))
-}
-
 /// Refuses settings the lab cannot honour, with the reason and the way out.
 pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
     if args.clients == 0 || args.clients > MAX_CLIENTS {
@@ -132,7 +115,7 @@ pub fn check_args(args: &Args, nofile: u64) -> Result<()> {
 
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     check_args(args, proc::open_files_limit())?;
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("backlog");
     let settings = Settings::from_args(args);
     if args.backlog.len() > 1 {
         let mut notes = Vec::new();

@@ -2,6 +2,14 @@
 //! It serialises to the JSON documented in README.md and deserialises back, so
 //! `lab docs --from results.json` and the sandbox's child process can hand it over.
 
+pub mod call;
+pub mod text;
+mod unmeasured;
+
+pub use call::Call;
+pub use text::{Catalogue, Lang, Text};
+pub use unmeasured::{yes_no, Measured, Unmeasured, COMMON};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -16,6 +24,10 @@ pub struct Report {
     pub lab: String,
     pub title: String,
     pub question: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_zh: Option<String>,
     pub environment: Environment,
     pub tables: Vec<Table>,
     pub findings: Vec<Finding>,
@@ -26,6 +38,9 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes_zh: Vec<String>,
     pub elapsed_ms: f64,
+    /// The lab's typed measurements, from which its tables and findings were made.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub data: Value,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -65,6 +80,9 @@ pub struct Table {
     /// The title in Simplified Chinese, for docs/zh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_zh: Option<String>,
+    /// Chinese for the text cells of `rows`, keyed by their English text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels_zh: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -87,6 +105,9 @@ impl Verdict {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
+    /// A stable name for the finding within its lab (tests and `jq` select by it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// The claim tested, often the learner's own belief.
     pub claim: String,
     pub verdict: Verdict,
@@ -104,6 +125,22 @@ pub struct Translated {
     pub evidence: String,
 }
 
+impl Finding {
+    /// A finding whose claim and evidence come from a catalogue.
+    pub fn new(id: &str, claim: Text, verdict: Verdict, evidence: Text) -> Finding {
+        Finding {
+            id: id.into(),
+            claim: claim.en,
+            verdict,
+            evidence: evidence.en,
+            zh: Some(Translated {
+                claim: claim.zh,
+                evidence: evidence.zh,
+            }),
+        }
+    }
+}
+
 impl Report {
     pub fn new(lab: &str, title: &str, question: &str) -> Self {
         Report {
@@ -116,11 +153,20 @@ impl Report {
             notes: Vec::new(),
             notes_zh: Vec::new(),
             elapsed_ms: 0.0,
+            title_zh: None,
+            question_zh: None,
+            data: Value::Null,
         }
+    }
+
+    /// A report-level note in both languages.
+    pub fn note(&mut self, t: Text) {
+        push_note_zh(&mut self.notes, &mut self.notes_zh, t.en, t.zh);
     }
 
     pub fn finding(&mut self, claim: &str, verdict: Verdict, evidence: impl Into<String>) {
         self.findings.push(Finding {
+            id: String::new(),
             claim: claim.into(),
             verdict,
             evidence: evidence.into(),
@@ -174,7 +220,51 @@ impl Table {
             notes: Vec::new(),
             notes_zh: Vec::new(),
             title_zh: None,
+            labels_zh: BTreeMap::new(),
         }
+    }
+
+    /// A table whose title is `{id}.title` and whose headers are `{id}.col.{key}` in `cat`.
+    pub fn from_catalogue(cat: &Catalogue, id: &str, keys: &[&str]) -> Self {
+        let title = cat.text(&format!("{id}.title"), &[]);
+        let cols: Vec<(&str, Text)> = keys
+            .iter()
+            .map(|k| (*k, cat.text(&format!("{id}.col.{k}"), &[])))
+            .collect();
+        Table::localized(id, title, &cols)
+    }
+
+    /// A table with its title and headers in both languages.
+    pub fn localized(id: &str, title: Text, columns: &[(&str, Text)]) -> Self {
+        let mut t = Table::new(id, &title.en, &[]);
+        t.title_zh = Some(title.zh);
+        t.columns = columns
+            .iter()
+            .map(|(k, h)| Column {
+                key: (*k).into(),
+                header: h.en.clone(),
+                header_zh: Some(h.zh.clone()),
+            })
+            .collect();
+        t
+    }
+
+    /// A text cell: its English goes in the row, its Chinese in `labels_zh`.
+    pub fn label(&mut self, t: Text) -> Cell {
+        if t.zh != t.en {
+            self.labels_zh.insert(t.en.clone(), t.zh);
+        }
+        Value::from(t.en)
+    }
+
+    /// A table note in both languages.
+    pub fn note_text(&mut self, t: Text) {
+        push_note_zh(&mut self.notes, &mut self.notes_zh, t.en, t.zh);
+    }
+
+    /// The Chinese of a text cell, when it has one.
+    pub fn label_zh<'a>(&'a self, en: &'a str) -> &'a str {
+        self.labels_zh.get(en).map(String::as_str).unwrap_or(en)
     }
 
     /// Sets the Simplified Chinese title and headers (in column order) for docs/zh.

@@ -9,8 +9,7 @@
 //! namespace, side by side; what could not be measured says why. Last, the protocols
 //! database: getprotobyname_r and the lines of /etc/protocols.
 
-use super::{yes_no, yes_no_zh, Lab};
-use crate::cli::Global;
+use super::{yes_no, yes_no_zh};
 use crate::report::{Report, Row, Table, Verdict};
 use crate::row;
 use crate::sandbox::Ctx;
@@ -18,15 +17,9 @@ use crate::sys::{self, netns, privilege, proc, socket::Triple};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::process::ExitCode;
 use std::time::Duration;
 
-pub const LAB: Lab = Lab {
-    id: "protocol",
-    title: "socket(domain, type, protocol): what 0 means, AF_ versus PF_, which types exist",
-    question: "Why is the protocol argument of socket() usually 0, and are AF_ and PF_ the same thing?",
-    run_default,
-};
+crate::legacy_experiment!(Protocol, "protocol", Args, run);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -47,16 +40,8 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(5);
 /// The uid and gid the root run drops to: "nobody".
 const NOBODY: u32 = 65534;
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(&super::defaults(), ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    super::report_command(g, |ctx| run(args, ctx))
-}
-
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("protocol");
     report.tables.push(constants_table());
     let probes = probes(args.all);
     let sctp_before = sctp_state();

@@ -15,8 +15,6 @@
 //!
 //! Serving (`lab gopherd [DIR]`): DIR on 127.0.0.1:7070 until Ctrl-C or SIGTERM.
 
-use super::Lab;
-use crate::cli::Global;
 use crate::gopher::server::{self, Config, Served};
 use crate::report::{Report, Table, Verdict};
 use crate::row;
@@ -29,13 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub const LAB: Lab = Lab {
-    id: "gopherd",
-    title: "A local Gopher server: menus, files, and the paths it refuses",
-    question:
-        "What does a Gopher server send back to the book's client, and what keeps it inside its directory?",
-    run_default,
-};
+crate::legacy_experiment!(Gopherd, "gopherd", Args, run, program = program);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -76,15 +68,9 @@ pub struct Args {
     pub report: bool,
 }
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(&super::defaults(), ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    if args.report {
-        return super::report_command(g, |ctx| run(args, ctx));
-    }
-    serve(args)
+/// The server itself, unless `--report` asks for the measured report.
+fn program(args: &Args, _env: &super::Env) -> Option<Result<ExitCode>> {
+    (!args.report).then(|| serve(args))
 }
 
 // ---- serving until a signal ----
@@ -555,7 +541,7 @@ fn busy_row(root: &Path) -> Result<crate::report::Row> {
 }
 
 pub fn run(_args: &Args, ctx: &Ctx) -> Result<Report> {
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("gopherd");
     let (tree, root) = fixture()?;
     ctx.progress("gopherd: serving a temporary directory");
     let srv = server::spawn_local(&root)?;

@@ -12,8 +12,6 @@
 //! `--option SO_KEEPALIVE`: it takes ~3 s).
 //! Each behaviour scenario runs in its own fresh network namespace when the sandbox allows.
 
-use super::Lab;
-use crate::cli::Global;
 use crate::report::{outcome, Cell, Report, Row, Table, Verdict};
 use crate::row;
 use crate::sandbox::Ctx;
@@ -24,17 +22,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub const LAB: Lab = Lab {
-    id: "options",
-    title: "Socket options: defaults, stored values, and what each one does",
-    question: "What do SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_BROADCAST, SO_OOBINLINE, SO_SNDBUF, \
-               SO_RCVBUF, SO_TYPE and SO_ERROR do, at levels SOL_SOCKET and SOL_TCP, and what are their defaults?",
-    run_default,
-};
+crate::legacy_experiment!(Options, "options", Args, run);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -94,17 +85,9 @@ const KEEP: (i32, i32, i32) = (1, 1, 2);
 /// Every wait on a peer is bounded by this.
 const STEP_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(&super::defaults(), ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    super::report_command(g, |ctx| run(args, ctx))
-}
-
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
     let want = |name: &str| args.option.is_none_or(|o| o == name);
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("options");
     // SO_LINGER {1, 1} blocks a second by design: run it beside everything else.
     let tables = std::thread::scope(|s| -> Result<Vec<Table>> {
         let linger = want("SO_LINGER").then(|| s.spawn(|| linger_table(ctx)));

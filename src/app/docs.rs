@@ -2,13 +2,12 @@
 //! its measured report (docs/<id>.md, docs/zh/<id>.md), an index, and mdBook's files.
 //! The generator itself is in `crate::docs`; this file reads and writes the files.
 
-use crate::cli::Global;
 use crate::docs::{self, Files, Sheets, GENERATED_MARK, REMEASURE};
-use crate::labs::{self, LABS};
+use crate::labs::LABS;
 use crate::report::Report;
+use crate::sandbox::Mode;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -35,14 +34,15 @@ pub struct Args {
     pub sheets: Option<PathBuf>,
 }
 
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
+/// Runs `lab docs` and returns the line that says what it did.
+pub fn command(args: &Args, mode: Mode) -> Result<String> {
     // Saved results and sheets first: a missing file should not cost a measurement run.
     let saved = saved_results(args)?;
     let sheets = Sheets::load(&sheets_dir(args), LABS)?;
     let (reports, results) = match saved {
         Some(saved) => saved,
         None => {
-            let reports = labs::run_all(g)?;
+            let reports = super::run_all(mode)?;
             let text = docs::results_json(&reports)?;
             (reports, text)
         }
@@ -51,20 +51,19 @@ pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
     warn_missing_zh(&reports);
     if args.check {
         check(args, &files)?;
-        labs::print(&format!(
+        Ok(format!(
             "lab docs: {} is up to date ({} files)\n",
             shown(&args.out),
             files.len()
-        ))?;
+        ))
     } else {
         write(&args.out, &files)?;
-        labs::print(&format!(
+        Ok(format!(
             "lab docs: wrote {} files to {}\n",
             files.len(),
             shown(&args.out)
-        ))?;
+        ))
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn sheets_dir(args: &Args) -> PathBuf {

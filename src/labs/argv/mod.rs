@@ -10,8 +10,6 @@
 //! shapes that fail before any socket is made, and, inside the lab's private network
 //! namespace, against a local Gopher responder on 127.0.0.1 port 70 (clearly marked).
 
-use super::Lab;
-use crate::cli::Global;
 use crate::gopher::url;
 use crate::report::{Cell, Report, Table, Verdict};
 use crate::row;
@@ -19,15 +17,10 @@ use crate::sandbox::Ctx;
 use anyhow::{Context, Result};
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const LAB: Lab = Lab {
-    id: "argv",
-    title: "argv: why `gopherclient.py quux.org/` raised IndexError",
-    question: "Why did `python gopherclient.py quux.org/` die with IndexError: is the book wrong?",
-    run_default,
-};
+crate::legacy_experiment!(Argv, "argv", Args, run);
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -106,16 +99,8 @@ pub const SHAPES: &[(&str, &[&str])] = &[
     ("another scheme", &["http://quux.org/"]),
 ];
 
-fn run_default(ctx: &Ctx) -> Result<Report> {
-    run(&super::defaults(), ctx)
-}
-
-pub fn command(args: &Args, g: &Global) -> Result<ExitCode> {
-    super::report_command(g, |ctx| run(args, ctx))
-}
-
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Report> {
-    let mut report = super::report_for(&LAB);
+    let mut report = super::report_for("argv");
     let pythons = if args.no_python {
         Vec::new()
     } else {
