@@ -93,6 +93,14 @@ fn saved_results(args: &Args) -> Result<Option<(Vec<Report>, String)>> {
         r => r.with_context(|| format!("read {}", path.display()))?,
     };
     let reports = docs::parse_results(&text).with_context(|| format!("read {}", path.display()))?;
+    // Tables and findings are made again from the stored data, so a changed string shows.
+    let reports = reports
+        .iter()
+        .map(|r| match crate::labs::find(&r.lab) {
+            Some(l) => (l.rebuild)(r),
+            None => Ok(r.clone()),
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Some((reports, text)))
 }
 

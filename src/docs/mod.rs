@@ -238,6 +238,7 @@ pub(crate) mod tests {
             command: || clap::Command::new("fixture"),
             run: |_, _| unreachable!("not run in tests"),
             run_default: |_| unreachable!("not run in tests"),
+            rebuild: |r| Ok(r.clone()),
         }
     }
 

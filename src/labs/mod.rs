@@ -103,6 +103,8 @@ pub struct Lab {
     pub run: fn(&clap::ArgMatches, &Env) -> Result<Outcome, LabError>,
     /// The measured report with default options, for `lab all` and `lab docs`.
     pub run_default: fn(&Ctx) -> Result<Report>,
+    /// The report made again from its stored `data` with today's strings (`lab docs --from`).
+    pub rebuild: fn(&Report) -> Result<Report>,
 }
 
 /// Why a subcommand did not run to the end: bad options (exit 2) or a failure (exit 1).
@@ -135,7 +137,21 @@ pub const fn entry<E: Experiment>() -> Lab {
         command: command::<E>,
         run: run::<E>,
         run_default: |ctx| measure_report::<E>(&defaults::<E::Args>(), ctx),
+        rebuild: rebuild::<E>,
     }
+}
+
+fn rebuild<E: Experiment>(r: &Report) -> Result<Report> {
+    if r.data.is_null() {
+        return Ok(r.clone());
+    }
+    let data: E::Data = serde_json::from_value(r.data.clone())
+        .map_err(|e| anyhow::anyhow!("the stored data of lab {} no longer reads: {e}", E::ID))?;
+    Ok(Report {
+        environment: r.environment.clone(),
+        elapsed_ms: r.elapsed_ms,
+        ..assemble::<E>(&data)
+    })
 }
 
 fn command<E: Experiment>() -> clap::Command {

@@ -15,7 +15,17 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+static SCRAMBLED: AtomicBool = AtomicBool::new(false);
+
+/// Renames every English text from now on (`true`) or stops (`false`). For tests only:
+/// the process-wide switch would confuse any other thread making text at the time.
+#[doc(hidden)]
+pub fn scramble(on: bool) {
+    SCRAMBLED.store(on, Ordering::Relaxed);
+}
 
 /// One string in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -104,15 +114,23 @@ impl Catalogue {
             .map_err(|e| e.as_str())
     }
 
-    /// The text at `key` with its placeholders filled. A missing key reads "⟨name:key⟩"
+    /// The text at `key` with its placeholders filled.
+    /// (Under [`scramble`], every English text is renamed, for the tests that prove no
+    /// result depends on a label.) A missing key reads "⟨name:key⟩"
     /// rather than failing a measured run; the catalogue tests catch it.
     pub fn text(&self, key: &str, args: &[(&str, Arg)]) -> Text {
         let Some(t) = self.entries().ok().and_then(|m| m.get(key)) else {
             debug_assert!(false, "catalogue {} has no key {key}", self.name);
             return Text::same(format!("⟨{}:{key}⟩", self.name));
         };
+        let en = fill(&t.en, args, Lang::En);
+        let en = if SCRAMBLED.load(Ordering::Relaxed) {
+            format!("~{}~", en.to_uppercase())
+        } else {
+            en
+        };
         Text {
-            en: fill(&t.en, args, Lang::En),
+            en,
             zh: fill(&t.zh, args, Lang::Zh),
         }
     }
