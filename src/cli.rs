@@ -36,10 +36,18 @@ pub struct Global {
     pub leak_check: bool,
 }
 
+/// The options of `lab all`.
+#[derive(Debug, Clone, Args)]
+pub struct AllArgs {
+    /// How many labs run side by side (root only; each has its own namespace). 1: one after another.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
 /// What the command line asks for.
 pub enum Action {
     List,
-    All,
+    All(AllArgs),
     Docs(DocsArgs),
     Lab(&'static Lab, ArgMatches),
 }
@@ -55,9 +63,12 @@ pub fn command() -> clap::Command {
         .arg_required_else_help(true)
         .subcommand(clap::Command::new("list").about("List every experiment with the question it answers"))
         .subcommand(
-            clap::Command::new("all")
+            AllArgs::augment_args(clap::Command::new("all"))
                 .about("Run every experiment once, with its default options")
-                .after_help("Examples:\n  lab all\n  lab all --format json > results.json\n  lab docs --from results.json"),
+                .after_help(
+                    "Examples:\n  lab all\n  lab all --jobs 1                 one lab after another\n  \
+                     lab all --format json > results.json\n  lab docs --from results.json",
+                ),
         )
         .subcommand(DocsArgs::augment_args(clap::Command::new("docs")));
     LABS.iter().fold(cmd, |cmd, lab| cmd.subcommand((lab.command)()))
@@ -74,7 +85,7 @@ where
     let (name, sub) = m.subcommand().expect("a subcommand is required");
     let action = match name {
         "list" => Action::List,
-        "all" => Action::All,
+        "all" => Action::All(AllArgs::from_arg_matches(sub)?),
         "docs" => Action::Docs(DocsArgs::from_arg_matches(sub)?),
         id => Action::Lab(
             crate::labs::find(id).expect("subcommands come from the registry"),

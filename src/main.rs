@@ -67,7 +67,7 @@ fn run(g: &Global, action: Action) -> Result<Shown, LabError> {
             Format::Json => render::json_value(&app::list()),
             Format::Markdown => render::markdown_table(&app::list()),
         }),
-        Action::All => Shown::Reports(app::run_all(mode(g))?, true),
+        Action::All(a) => Shown::Reports(app::run_all(mode(g), a.jobs.into())?, true),
         Action::Docs(a) => Shown::Text(app::docs::command(&a, mode(g))?),
         Action::Lab(lab, m) => {
             let env = Env {
