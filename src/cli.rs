@@ -28,6 +28,13 @@ pub struct Global {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Colour on a terminal: auto (unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Show every row and column (the default view groups identical rows and leaves out
+    /// columns that carry nothing in this run). JSON is always complete.
+    #[arg(long, short = 'v', global = true)]
+    pub detail: bool,
     /// Run on the host network stack instead of a private network namespace.
     #[arg(long, global = true)]
     pub no_sandbox: bool,
@@ -42,6 +49,14 @@ pub struct AllArgs {
     /// How many labs run side by side (root only; each has its own namespace). 1: one after another.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 /// What the command line asks for.

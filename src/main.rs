@@ -1,7 +1,7 @@
 //! parse → run → render → exit code. The only place that prints a result.
 
 use lab::app;
-use lab::cli::{self, Action, Global};
+use lab::cli::{self, Action, ColorChoice, Global};
 use lab::labs::{Env, LabError, Outcome};
 use lab::render::{self, Format};
 use lab::report::Report;
@@ -83,15 +83,39 @@ fn run(g: &Global, action: Action) -> Result<Shown, LabError> {
     })
 }
 
-fn show(g: &Global, shown: Shown) -> ExitCode {
+/// How the result is shown: fitted to the terminal, or to `COLUMNS` (else 100) in a pipe.
+fn options(g: &Global) -> render::Options {
     let tty = std::io::stdout().is_terminal();
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok());
+    let width = match terminal_size::terminal_size() {
+        Some((w, _)) if tty => w.0 as usize,
+        _ => columns.unwrap_or(100),
+    };
+    let color = match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
+    };
+    render::Options {
+        format: g.format,
+        unicode: tty,
+        color: color && g.format == Format::Table,
+        width: width.clamp(40, 400),
+        detail: g.detail,
+    }
+}
+
+fn show(g: &Global, shown: Shown) -> ExitCode {
+    let o = options(g);
     let text = match shown {
         Shown::Done(code) => return code,
         Shown::Text(t) => t,
         Shown::Reports(reports, true) if g.format == Format::Json => render::json_all(&reports),
         Shown::Reports(reports, _) => reports
             .iter()
-            .map(|r| render::render(r, g.format, tty))
+            .map(|r| render::render(r, &o))
             .collect::<Vec<_>>()
             .join("\n"),
     };

@@ -1,10 +1,12 @@
 //! Renderers: each is a pure function of `&Report`. Measurement never prints.
 
+mod compact;
 mod markdown;
 mod table;
 
+pub use compact::{compact, View};
 pub use markdown::{markdown, markdown_table};
-pub use table::table;
+pub use table::{table, wrap};
 
 use crate::report::{Cell, Report};
 
@@ -19,10 +21,47 @@ pub enum Format {
     Markdown,
 }
 
-/// Renders one report in the chosen format; `tty` picks box drawing for tables.
-pub fn render(report: &Report, format: Format, tty: bool) -> String {
-    match format {
-        Format::Table => table(report, tty),
+/// How a report is shown. Decided once in main.rs; labs never see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub format: Format,
+    /// Box drawing (a terminal) or plain ASCII (a pipe).
+    pub unicode: bool,
+    /// ANSI colour and bold.
+    pub color: bool,
+    /// Columns to fit: the terminal's, else `COLUMNS`, else 100.
+    pub width: usize,
+    /// Every row and column, not the compact view.
+    pub detail: bool,
+}
+
+impl Options {
+    /// `style` when colour is on, else a style that prints nothing.
+    pub fn style(&self, style: anstyle::Style) -> anstyle::Style {
+        if self.color {
+            style
+        } else {
+            anstyle::Style::new()
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: Format::Table,
+            unicode: false,
+            color: false,
+            width: 100,
+            detail: false,
+        }
+    }
+}
+
+/// Renders one report as the options say.
+pub fn render(report: &Report, o: &Options) -> String {
+    match o.format {
+        Format::Table => table(report, o),
         Format::Json => json(report),
         Format::Markdown => markdown(report),
     }

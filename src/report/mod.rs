@@ -64,6 +64,9 @@ pub struct Column {
     /// The header in Simplified Chinese, for docs/zh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_zh: Option<String>,
+    /// Shown only with `--detail` (and in JSON, which is always complete).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detail: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,6 +217,7 @@ impl Table {
                     key: (*k).into(),
                     header: (*h).into(),
                     header_zh: None,
+                    detail: false,
                 })
                 .collect(),
             rows: Vec::new(),
@@ -244,9 +248,17 @@ impl Table {
                 key: (*k).into(),
                 header: h.en.clone(),
                 header_zh: Some(h.zh.clone()),
+                detail: false,
             })
             .collect();
         t
+    }
+
+    /// Marks these columns as detail: the default terminal view leaves them out.
+    pub fn detail(&mut self, keys: &[&str]) {
+        for c in self.columns.iter_mut().filter(|c| keys.contains(&c.key.as_str())) {
+            c.detail = true;
+        }
     }
 
     /// A text cell: its English goes in the row, its Chinese in `labels_zh`.

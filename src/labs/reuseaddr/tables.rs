@@ -2,7 +2,7 @@
 
 use super::measure::{Data, Scenario, ScenarioRun, TimeWait};
 use super::STRINGS as S;
-use crate::report::{Cell, Table, Text};
+use crate::report::{Call, Cell, Table, Text};
 use crate::{row, t};
 
 pub fn tables(d: &Data) -> Vec<Table> {
@@ -17,16 +17,33 @@ pub fn notes(d: &Data) -> Vec<Text> {
     }
 }
 
+/// One row per value set, one column per option and socket: what getsockopt read back.
 fn readback(d: &Data) -> Table {
-    let mut t = Table::from_catalogue(&S, "readback", &["option", "socket", "value", "set", "read"]);
+    let cols = ["value", "addr_tcp", "addr_udp", "port_tcp", "port_udp"];
+    let mut t = Table::from_catalogue(&S, "readback", &cols);
+    let mut values: Vec<i32> = Vec::new();
     for r in &d.readback {
-        let read: Cell = match &r.read {
-            Some(Ok(v)) => (*v).into(),
-            Some(Err(e)) => e.into(),
-            None => Cell::Null,
-        };
-        let socket = if r.tcp { "TCP" } else { "UDP" };
-        t.push(row! { "option" => r.option, "socket" => socket, "value" => r.value, "set" => r.set, "read" => read });
+        if !values.contains(&r.value) {
+            values.push(r.value);
+        }
+    }
+    for v in values {
+        let mut row = row! { "value" => v };
+        for r in d.readback.iter().filter(|r| r.value == v) {
+            let key = match (r.option.as_str(), r.tcp) {
+                ("SO_REUSEADDR", true) => "addr_tcp",
+                ("SO_REUSEADDR", false) => "addr_udp",
+                ("SO_REUSEPORT", true) => "port_tcp",
+                _ => "port_udp",
+            };
+            let read: Cell = match (&r.set, &r.read) {
+                (Call::Ok, Some(Ok(v))) => (*v).into(),
+                (Call::Ok, Some(Err(e))) => e.into(),
+                (set, _) => set.into(),
+            };
+            row.insert(key.into(), read);
+        }
+        t.push(row);
     }
     t.note_text(t!(S, "readback.note"));
     t
@@ -54,6 +71,7 @@ fn restart(d: &Data) -> Table {
             "bind" => r.bind, "listen" => r.listen,
         });
     }
+    t.detail(&["time_wait"]);
     t.note_text(t!(S, "restart.note.length"));
     t.note_text(t!(S, "restart.note.both"));
     t
@@ -80,6 +98,7 @@ fn scenarios(d: &Data) -> Table {
             "bind" => r.bind, "listen" => r.listen, "detail" => detail,
         });
     }
+    t.detail(&["first", "second", "detail"]);
     t
 }
 
