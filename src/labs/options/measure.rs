@@ -537,4 +537,87 @@ mod tests {
             Storage::Adjusted
         );
     }
+
+    fn data() -> Data {
+        crate::sandbox::run(crate::sandbox::Mode::Auto, |ctx| {
+            let d = measure(&crate::labs::defaults(), ctx)?;
+            Ok(crate::labs::assemble::<super::super::Options>(&d))
+        })
+        .map(|r| serde_json::from_value(r.data).unwrap())
+        .unwrap()
+    }
+
+    #[test]
+    fn kernel_behaviour_matches_the_invariants() {
+        use super::super::behaviour::{PortLeft, ReadEnd};
+        let d = data();
+        let row = |name: &str| d.defaults.iter().find(|r| r.option == name).unwrap().clone();
+        let int = |r: &Readout| match r {
+            Ok(Got {
+                value: Val::Int(i), ..
+            }) => Some(*i),
+            _ => None,
+        };
+        assert!(
+            row("TCP_NODELAY")
+                .udp
+                .as_ref()
+                .is_err_and(|c| c.name().starts_with('E')),
+            "a TCP option on UDP gives an errno, not a value"
+        );
+        assert_eq!(int(&row("SO_ACCEPTCONN").listening), Some(1));
+        assert_eq!(int(&row("SO_ACCEPTCONN").accepted), Some(0));
+        assert_eq!(int(&row("SO_REUSEADDR").tcp), Some(0));
+        let ty = d.unix_raw_type.as_ref().unwrap();
+        assert_eq!(
+            ty.read.as_ref().and_then(int),
+            Some(libc::SOCK_DGRAM),
+            "AF_UNIX has no SOCK_RAW"
+        );
+
+        let probe = |name: &str| d.probes.iter().find(|p| p.option == name).unwrap();
+        assert_eq!(probe("SO_KEEPALIVE").read_int(50), Some(1));
+        assert_eq!(probe("SO_KEEPALIVE").storage(), Storage::Flag);
+        assert_eq!(probe("SO_TYPE").storage(), Storage::ReadOnly);
+
+        let snd = &d.buffers[0];
+        let read = |v: i32| {
+            snd.rows
+                .iter()
+                .find(|r| r.value == v)
+                .unwrap()
+                .read
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(read(4096), 8192);
+        assert!(read(0) > 0, "a floor above 0");
+        assert_eq!(read(-1), read(10_000_000), "-1 and 10 MB both hit the cap");
+
+        let abort = d.linger.iter().find(|r| r.linger == Some(0)).unwrap();
+        assert_eq!(abort.peer_end, ReadEnd::Failed(Call::Err("ECONNRESET".into())));
+        assert_eq!(abort.left, PortLeft::Nothing);
+        assert!(
+            abort.peer_bytes < abort.written,
+            "the reset threw queued data away"
+        );
+        let off = d.linger.iter().find(|r| r.linger.is_none()).unwrap();
+        assert_eq!(off.peer_end, ReadEnd::Eof);
+        assert_eq!(
+            off.peer_bytes, off.written,
+            "linger off still delivers everything"
+        );
+
+        let e = d.so_error.as_ref().unwrap();
+        assert_eq!(int(&e.first), Some(libc::ECONNREFUSED));
+        assert_eq!(int(&e.second), Some(0));
+        let b = d.broadcast.as_ref().unwrap();
+        assert!(b.sends[0].sent.is("EACCES") && b.sends[1].sent.is_ok());
+        assert!(d.oob[0].oob_got_x() && d.oob[1].oob.as_ref().is_err_and(|c| c.is("EINVAL")));
+        let f = super::super::findings::findings(&d);
+        assert!(
+            f.iter().all(|f| f.verdict == crate::report::Verdict::Confirmed),
+            "{f:#?}"
+        );
+    }
 }
