@@ -48,30 +48,48 @@ fn sndbuf_4096_reads_back_8192() {
     );
 }
 
+/// The typed run of one SO_LINGER case (`linger`: null for off, n for {1, n}).
+fn linger_run(r: &Value, linger: Value, peer_reading: bool) -> &Value {
+    r["data"]["linger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["linger"] == linger && x["peer_reading"] == peer_reading)
+        .unwrap_or_else(|| panic!("no linger run {linger} {peer_reading}"))
+}
+
 #[test]
 fn linger_1_0_resets_the_peer() {
     let r = json(&["--option", "so_linger"]);
-    let l = table(&r, "linger");
-    let abort = row(l, |r| r["linger"] == "{1, 0}");
-    assert_eq!(abort["peer_end"], "ECONNRESET");
-    assert_eq!(
-        abort["left"], "no socket left",
-        "an abortive close leaves no TIME-WAIT"
+    assert_eq!(rows(table(&r, "linger")).len(), 4, "one row per case");
+    let abort = linger_run(&r, Value::from(0), false);
+    assert_eq!(abort["peer_end"]["failed"], "ECONNRESET");
+    assert_eq!(abort["left"], "nothing", "an abortive close leaves no TIME-WAIT");
+    assert!(
+        abort["peer_bytes"].as_u64() < abort["written"].as_u64(),
+        "the queued rest never arrives: {abort}"
     );
-    let off = row(l, |r| r["linger"] == "off (default)");
-    assert_eq!(off["peer_end"], "EOF");
+    let off = linger_run(&r, Value::Null, false);
+    assert_eq!(off["peer_end"], "eof");
     assert_eq!(
         off["peer_bytes"], off["written"],
         "a normal close still delivers every byte"
     );
-    assert!(off["left"].as_str().unwrap().starts_with("TIME-WAIT"), "{off}");
-    let waited = row(l, |r| r["linger"] == "{1, 1}" && r["peer_reading"] == "no");
+    assert!(
+        off["left"]["time_wait"]["left_ms"].as_u64().unwrap() > 1000,
+        "{off}"
+    );
+    let waited = linger_run(&r, Value::from(1), false);
     assert_eq!(
         waited["close"], "ok",
         "Linux close() returns 0 even when the linger time ran out"
     );
+    assert!(
+        waited["close_ms"].as_f64().unwrap() >= 900.0,
+        "close() blocked: {waited}"
+    );
     assert_eq!(
-        waited["peer_end"], "EOF",
+        waited["peer_end"], "eof",
         "the data still arrives after close() gave up waiting"
     );
 }
@@ -98,11 +116,9 @@ fn so_broadcast_guards_sending_only() {
     assert_eq!(bcast(0)["got"], "nothing");
     assert_eq!(bcast(1)["result"], "ok");
     assert_eq!(bcast(1)["receiver"], 0, "the receiver never set SO_BROADCAST");
-    assert!(
-        bcast(1)["got"].as_str().unwrap().starts_with("5 bytes"),
-        "{}",
-        bcast(1)
-    );
+    let sends = r["data"]["broadcast"]["sends"].as_array().unwrap();
+    let on = sends.iter().find(|s| s["flag"] == 1).unwrap();
+    assert_eq!(on["got"]["bytes"], 5, "the datagram arrived whole: {on}");
     let ids: Vec<&str> = r["tables"]
         .as_array()
         .unwrap()
@@ -152,40 +168,60 @@ fn default_run_has_every_table_and_only_confirmed_findings() {
     assert_eq!(row(o, |r| r["oobinline"] == 0)["oob"], "\"X\"");
     assert_eq!(row(o, |r| r["oobinline"] == 1)["rest"], "\"Xcd\"");
     let findings = r["findings"].as_array().unwrap();
-    assert!(findings.len() >= 6, "{findings:?}");
+    let ids: Vec<&str> = findings.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["flags", "buffers", "linger", "so_error", "broadcast", "oobinline"],
+        "keepalive only with --option SO_KEEPALIVE"
+    );
     for f in findings {
         assert_eq!(f["verdict"], "confirmed", "{f}");
         assert!(f["zh"]["claim"].is_string(), "{f}");
     }
     // The slow keepalive experiment is left out of the default run, and the report says why.
-    let notes = r["notes"].as_array().unwrap();
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.as_str().unwrap().contains("--option SO_KEEPALIVE")),
-        "{notes:?}"
+    let runs = &r["data"]["keepalive"]["runs"];
+    if r["environment"]["sandbox"] == "host" {
+        assert_eq!(runs["unmeasured"]["why"], "no_sandbox", "{runs}");
+    } else {
+        assert_eq!(runs["not_asked"]["seconds"], 3, "{runs}");
+    }
+    assert_eq!(r["notes"].as_array().unwrap().len(), 1, "one note says why");
+    // SO_TYPE is the kernel's type: AF_UNIX has no raw sockets.
+    assert_eq!(
+        r["data"]["unix_raw_type"]["read"]["Ok"]["value"]["int"], 2,
+        "socket(AF_UNIX, SOCK_RAW) reads back SOCK_DGRAM"
     );
 }
 
 #[test]
 fn keepalive_notices_a_vanished_peer() {
     let r = json(&["--option", "SO_KEEPALIVE"]);
-    let k = table(&r, "keepalive");
-    let vanished = row(k, |r| r["case"].as_str().unwrap().contains("vanished"));
-    let present = row(k, |r| r["case"].as_str().unwrap().contains("still there"));
+    assert_eq!(
+        rows(table(&r, "keepalive")).len(),
+        3,
+        "defaults, vanished, present"
+    );
+    let runs = &r["data"]["keepalive"]["runs"];
     if r["environment"]["sandbox"] == "host" {
         // No namespaces to make a peer vanish in: the timers are shown, and the report says so.
-        assert!(vanished["local"].as_str().unwrap().starts_with("not run"));
+        assert_eq!(runs["unmeasured"]["why"], "no_sandbox", "{runs}");
         assert!(!r["notes"].as_array().unwrap().is_empty());
         return;
     }
-    assert_eq!(vanished["local"], "ETIMEDOUT");
+    let (vanished, present) = (&runs["ran"]["vanished"], &runs["ran"]["present"]);
+    assert_eq!(vanished["read"]["failed"], "ETIMEDOUT", "{vanished}");
     assert!(vanished["probes"].as_i64().unwrap() >= 1, "{vanished}");
     assert_ne!(
-        present["local"], "ETIMEDOUT",
+        present["read"]["failed"], "ETIMEDOUT",
         "an answering peer keeps the connection"
     );
-    assert!(present["peer"].as_str().unwrap().contains("ESTAB"), "{present}");
+    assert_eq!(present["peer_state"], "ESTAB", "{present}");
+    let f = r["findings"].as_array().unwrap();
+    assert!(
+        f.iter()
+            .any(|f| f["id"] == "keepalive" && f["verdict"] == "confirmed"),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -221,6 +257,8 @@ fn unprivileged_run_completes() {
     assert!(sandbox == "userns+netns" || sandbox == "host", "{sandbox}");
     let e = table(&r, "so_error");
     assert_eq!(row(e, |r| r["step"] == 3)["result"], "ECONNREFUSED");
-    let l = table(&r, "linger");
-    assert_eq!(row(l, |r| r["linger"] == "{1, 0}")["peer_end"], "ECONNRESET");
+    assert_eq!(
+        linger_run(&r, Value::from(0), false)["peer_end"]["failed"],
+        "ECONNRESET"
+    );
 }
