@@ -77,10 +77,14 @@ pub fn localized(t: &Table, lang: Lang) -> Table {
         }
         let labels = std::mem::take(&mut t.labels_zh);
         for v in t.rows.iter_mut().flat_map(|r| r.values_mut()) {
-            if let serde_json::Value::String(s) = v {
-                if let Some(z) = labels.get(s.as_str()) {
-                    *s = z.clone();
+            match v {
+                serde_json::Value::String(s) => {
+                    if let Some(z) = labels.get(s.as_str()) {
+                        *s = z.clone();
+                    }
                 }
+                serde_json::Value::Bool(b) => *v = crate::report::yes_no(*b).zh.into(),
+                _ => {}
             }
         }
         t.notes = (0..t.notes.len())
