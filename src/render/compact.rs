@@ -17,13 +17,13 @@ pub fn compact(t: &Table, view: View) -> (Table, usize) {
         return (t.clone(), 0);
     }
     let mut out = t.clone();
-    let empty = |key: &str| {
-        t.rows
-            .iter()
-            .all(|r| cell_text(r.get(key)) == "-" || cell_text(r.get(key)).is_empty())
+    let carries_nothing = |key: &str| {
+        t.rows.len() > 1
+            && t.rows
+                .iter()
+                .all(|r| matches!(cell_text(r.get(key)).as_str(), "-" | ""))
     };
-    out.columns
-        .retain(|c| !c.detail && !(t.rows.len() > 1 && empty(&c.key)));
+    out.columns.retain(|c| !c.detail && !carries_nothing(&c.key));
     let mut hidden = t.columns.len() - out.columns.len();
     let (rows, grouped) = group(&out);
     out.rows = rows;
