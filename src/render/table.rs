@@ -38,7 +38,7 @@ pub fn table(report: &Report, o: &Options) -> String {
             let _ = writeln!(out, "{}", wrap(&format!("    {}", f.evidence), o.width, "    "));
         }
     }
-    for t in &report.tables {
+    for t in report.tables.iter().filter(|t| o.detail || !t.detail) {
         let view = if o.detail { View::Detail } else { View::Compact };
         let (t, _) = compact(t, view);
         let _ = writeln!(
@@ -60,7 +60,8 @@ pub fn table(report: &Report, o: &Options) -> String {
         e.kernel, e.uid, e.sandbox, report.elapsed_ms
     );
     let _ = writeln!(out, "\n{}", wrap(&measured, o.width, ""));
-    if !o.detail && report.tables.iter().any(|t| compact(t, View::Compact).1 > 0) {
+    let left_out = |t: &Table| t.detail || compact(t, View::Compact).1 > 0;
+    if !o.detail && report.tables.iter().any(left_out) {
         let _ = writeln!(
             out,
             "{}",

@@ -86,6 +86,9 @@ pub struct Table {
     /// Chinese for the text cells of `rows`, keyed by their English text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels_zh: BTreeMap<String, String>,
+    /// The whole table is detail: the default terminal view leaves it out (`--detail`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detail: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -225,6 +228,7 @@ impl Table {
             notes_zh: Vec::new(),
             title_zh: None,
             labels_zh: BTreeMap::new(),
+            detail: false,
         }
     }
 
