@@ -78,7 +78,11 @@ fn finding(id: &str, verdict: Verdict, evidence: Text) -> Option<Finding> {
 }
 
 fn default_protocol(d: &Data) -> Option<Finding> {
-    let so = |dom, ty| primary(d, dom, ty, 0).and_then(Outcome::triple).map(|b| b.protocol);
+    let so = |dom, ty| {
+        primary(d, dom, ty, 0)
+            .and_then(Outcome::triple)
+            .map(|b| b.protocol)
+    };
     let text = |p: Option<i32>| p.map_or_else(|| "-".to_string(), |p| p.to_string());
     let (s4, d4) = (so(AF_INET, SOCK_STREAM), so(AF_INET, SOCK_DGRAM));
     let (s6, d6) = (so(AF_INET6, SOCK_STREAM), so(AF_INET6, SOCK_DGRAM));
@@ -95,7 +99,8 @@ fn default_protocol(d: &Data) -> Option<Finding> {
 }
 
 fn must_fit(d: &Data) -> Option<Finding> {
-    let refused = primary(d, AF_INET, SOCK_STREAM, IPPROTO_UDP).is_some_and(|o| o.failed_with("EPROTONOSUPPORT"));
+    let refused =
+        primary(d, AF_INET, SOCK_STREAM, IPPROTO_UDP).is_some_and(|o| o.failed_with("EPROTONOSUPPORT"));
     let confirmed = refused && ok(d, AF_INET, SOCK_STREAM, IPPROTO_TCP);
     let evidence = t!(
         S,
@@ -227,7 +232,14 @@ fn ping_cells(p: &Ping, passes: Option<&Passes>) -> Vec<(Text, Option<Outcome>)>
 fn ping_join(cells: &[(Text, Option<Outcome>)]) -> Text {
     let parts: Vec<Text> = cells
         .iter()
-        .map(|(h, o)| t!(S, "finding.ping_root.cell", header = *h, result = outcome(o.as_ref())))
+        .map(|(h, o)| {
+            t!(
+                S,
+                "finding.ping_root.cell",
+                header = *h,
+                result = outcome(o.as_ref())
+            )
+        })
         .collect();
     Text::join(&parts, "; ", "，")
 }
@@ -247,7 +259,10 @@ fn ping(d: &Data) -> Option<Finding> {
         Err(_) => t!(S, "cell.unreadable"),
     };
     let r0 = t!(S, "ping.found", range = range(&d.ping_range));
-    let r1 = widened.map_or_else(|| Text::same("-"), |w| t!(S, "ping.widened", range = range(&w.range)));
+    let r1 = widened.map_or_else(
+        || Text::same("-"),
+        |w| t!(S, "ping.widened", range = range(&w.range)),
+    );
     // The conclusion is only stated when the measured cells show it.
     let so = S.text(
         if decided {
@@ -307,9 +322,18 @@ fn error_order(d: &Data) -> Option<Finding> {
     let (v, evidence) = match differing.first() {
         Some(first) => (
             Verdict::Refuted,
-            t!(S, "finding.error_order.differ", n = differing.len(), total = total, first = *first),
+            t!(
+                S,
+                "finding.error_order.differ",
+                n = differing.len(),
+                total = total,
+                first = *first
+            ),
         ),
-        None => (Verdict::Confirmed, t!(S, "finding.error_order.same", total = total)),
+        None => (
+            Verdict::Confirmed,
+            t!(S, "finding.error_order.same", total = total),
+        ),
     };
     finding("error_order", v, evidence)
 }
@@ -380,14 +404,19 @@ mod tests {
         let matrix = passes(&attempts, |o, _| o.clone());
         let ping_attempts: Vec<_> = attempts
             .iter()
-            .filter(|a| a.ty == SOCK_DGRAM && (a.protocol == IPPROTO_ICMP || a.protocol == libc::IPPROTO_ICMPV6))
+            .filter(|a| {
+                a.ty == SOCK_DGRAM && (a.protocol == IPPROTO_ICMP || a.protocol == libc::IPPROTO_ICMPV6)
+            })
             .cloned()
             .collect();
         let found = passes(&ping_attempts, |o, _| o.clone());
         let widened = passes(&ping_attempts, |_, _| made(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
         Data {
             all: false,
-            constants: names::CONSTANTS.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            constants: names::CONSTANTS
+                .iter()
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
             attempts,
             matrix,
             ping_range: Ok("1 0".into()),
@@ -420,7 +449,11 @@ mod tests {
     /// Sets attempt (dom, ty, p) in every measured column.
     fn set(d: &mut Data, dom: i32, ty: i32, p: i32, o: Outcome) {
         let i = index(d, dom, ty, p).unwrap();
-        for c in [&mut d.matrix.root, &mut d.matrix.userns, &mut d.matrix.unprivileged] {
+        for c in [
+            &mut d.matrix.root,
+            &mut d.matrix.userns,
+            &mut d.matrix.unprivileged,
+        ] {
             if let Some(Ok(r)) = c {
                 r[i] = o.clone();
             }
@@ -451,14 +484,23 @@ mod tests {
         let mut d = linux();
         set(&mut d, AF_INET, SOCK_STREAM, 0, made(AF_INET, SOCK_STREAM, 0));
         assert_eq!(verdict_of(&d, "default_protocol"), Some(Verdict::Refuted));
-        let f = findings(&d).into_iter().find(|f| f.id == "default_protocol").unwrap();
+        let f = findings(&d)
+            .into_iter()
+            .find(|f| f.id == "default_protocol")
+            .unwrap();
         assert!(f.evidence.contains("SO_PROTOCOL 0"), "{}", f.evidence);
     }
 
     #[test]
     fn must_fit_is_refuted_when_stream_udp_is_accepted() {
         let mut d = linux();
-        set(&mut d, AF_INET, SOCK_STREAM, IPPROTO_UDP, made(AF_INET, SOCK_STREAM, IPPROTO_UDP));
+        set(
+            &mut d,
+            AF_INET,
+            SOCK_STREAM,
+            IPPROTO_UDP,
+            made(AF_INET, SOCK_STREAM, IPPROTO_UDP),
+        );
         assert_eq!(verdict_of(&d, "must_fit"), Some(Verdict::Refuted));
     }
 
@@ -510,7 +552,13 @@ mod tests {
     #[test]
     fn alternatives_depends_without_mptcp_or_sctp() {
         let mut d = linux();
-        set(&mut d, AF_INET, SOCK_STREAM, IPPROTO_MPTCP, err("EPROTONOSUPPORT"));
+        set(
+            &mut d,
+            AF_INET,
+            SOCK_STREAM,
+            IPPROTO_MPTCP,
+            err("EPROTONOSUPPORT"),
+        );
         assert_eq!(verdict_of(&d, "alternatives"), Some(Verdict::Depends));
     }
 

@@ -137,7 +137,10 @@ impl Passes {
     }
     /// The columns that were measured, in order.
     pub fn measured(&self) -> Vec<Who> {
-        Who::ALL.into_iter().filter(|w| self.results(*w).is_some()).collect()
+        Who::ALL
+            .into_iter()
+            .filter(|w| self.results(*w).is_some())
+            .collect()
     }
     /// The first column measured: root, else namespace root, else unprivileged.
     pub fn primary(&self) -> Option<Who> {
@@ -487,4 +490,93 @@ fn sctp_registered() -> bool {
 /// Whether a read-back differs from what was asked in type, or in a protocol that was named.
 pub fn changed(a: &Attempt, b: &Triple) -> bool {
     b.ty != a.ty || (b.protocol != a.protocol && a.protocol != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(all: bool) -> Data {
+        crate::sandbox::run(crate::sandbox::Mode::Auto, |ctx| {
+            let d = measure(&Args { all }, ctx)?;
+            Ok(crate::labs::assemble::<super::super::Protocol>(&d))
+        })
+        .map(|r| serde_json::from_value(r.data).unwrap())
+        .unwrap()
+    }
+
+    fn primary<'a>(d: &'a Data, dom: i32, ty: i32, p: i32) -> &'a Outcome {
+        let i = d.attempts.iter().position(|a| a.is(dom, ty, p)).unwrap();
+        d.matrix.get(d.matrix.primary().unwrap(), i).unwrap()
+    }
+
+    #[test]
+    fn kernel_behaviour_matches_the_invariants() {
+        use libc::*;
+        let d = data(false);
+        let proto = |ty| primary(&d, AF_INET, ty, 0).triple().map(|b| b.protocol);
+        assert_eq!(proto(SOCK_STREAM), Some(IPPROTO_TCP), "STREAM + 0 is TCP");
+        assert_eq!(proto(SOCK_DGRAM), Some(IPPROTO_UDP), "DGRAM + 0 is UDP");
+        let mismatch = primary(&d, AF_INET, SOCK_STREAM, IPPROTO_UDP);
+        assert!(
+            mismatch.failed_with("EPROTONOSUPPORT") && mismatch.back.is_none(),
+            "{mismatch:?}"
+        );
+        assert!(
+            primary(&d, AF_UNIX, SOCK_SEQPACKET, 0).ok(),
+            "AF_UNIX has SOCK_SEQPACKET"
+        );
+        assert!(!primary(&d, AF_UNIX, SOCK_RDM, 0).ok());
+        let i = d
+            .attempts
+            .iter()
+            .position(|a| a.is(AF_INET, SOCK_RAW, IPPROTO_ICMP))
+            .unwrap();
+        if let Some(o) = d.matrix.get(Who::Unprivileged, i) {
+            assert!(o.failed_with("EPERM"), "no CAP_NET_RAW: {o:?}");
+        }
+        if let Some(o) = d.matrix.get(Who::Root, i) {
+            assert!(o.ok(), "root has CAP_NET_RAW: {o:?}");
+        }
+        // Privilege never changes what a created socket is.
+        let i = d
+            .attempts
+            .iter()
+            .position(|a| a.is(AF_INET, SOCK_STREAM, 0))
+            .unwrap();
+        let backs: Vec<_> = Who::ALL.iter().filter_map(|w| d.matrix.get(*w, i)).collect();
+        assert!(!backs.is_empty() && backs.iter().all(|o| o.triple() == backs[0].triple()));
+        // A created socket is always described, a refused one never.
+        for w in d.matrix.measured() {
+            for o in d.matrix.results(w).unwrap() {
+                assert_eq!(o.socket.is_ok(), o.back.is_some(), "{o:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_full_matrix_covers_every_family_and_type() {
+        let d = data(true);
+        for f in FAMILIES {
+            for (ty, name) in TYPES {
+                assert!(
+                    d.attempts.iter().any(|a| a.domain == f.num && a.ty == *ty),
+                    "{} {name}",
+                    f.name
+                );
+            }
+        }
+        assert!(d.attempts.len() > attempts(false).len());
+        let n = d.attempts.len();
+        for w in d.matrix.measured() {
+            assert_eq!(d.matrix.results(w).unwrap().len(), n, "one outcome per attempt");
+        }
+    }
+
+    #[test]
+    fn protocols_line_skips_comments() {
+        let text = "# tcp 6 comment\ntcp\t6\tTCP\t\t# transmission\nudp 17 UDP\n";
+        assert_eq!(protocols_line(text, "tcp").unwrap(), "tcp 6 TCP # transmission");
+        assert_eq!(protocols_line(text, "sctp"), None);
+    }
 }

@@ -36,7 +36,12 @@ pub fn notes(d: &Data) -> Vec<Text> {
     for w in Who::ALL {
         let header = header(&d.matrix.vantage, w);
         match d.matrix.column(w) {
-            Some(Ok(_)) => out.push(t!(S, "note.column", header = header, how = how(&d.matrix.vantage, w))),
+            Some(Ok(_)) => out.push(t!(
+                S,
+                "note.column",
+                header = header,
+                how = how(&d.matrix.vantage, w)
+            )),
             Some(Err(why)) => out.push(t!(S, "note.column", header = header, how = why.text())),
             None => {}
         }
@@ -160,14 +165,23 @@ fn matrix(d: &Data) -> Table {
         .map(|k| (*k, S.text(&format!("matrix.col.{k}"), &[])))
         .collect();
     cols.extend(Who::ALL.iter().map(|w| (w.key(), header(v, *w))));
-    cols.extend(["read_back", "kernel"].iter().map(|k| (*k, S.text(&format!("matrix.col.{k}"), &[]))));
+    cols.extend(
+        ["read_back", "kernel"]
+            .iter()
+            .map(|k| (*k, S.text(&format!("matrix.col.{k}"), &[]))),
+    );
     let mut t = Table::localized("matrix", title, &cols);
     for (i, a) in d.attempts.iter().enumerate() {
         let r = matrix_row(&mut t, i, a, &d.matrix);
         t.push(r);
     }
     t.note_text(t!(S, "matrix.note.read_back"));
-    t.note_text(t!(S, "matrix.note.ping_range", name = PING_RANGE, range = range(&d.ping_range)));
+    t.note_text(t!(
+        S,
+        "matrix.note.ping_range",
+        name = PING_RANGE,
+        range = range(&d.ping_range)
+    ));
     let modules = S.text(
         if d.sctp.modules {
             "matrix.note.modules_possible"
@@ -209,7 +223,12 @@ fn matrix_row(t: &mut Table, i: usize, a: &Attempt, p: &Passes) -> Row {
     if let Some(f) = first {
         for (w, b) in &backs[1..] {
             if *b != f {
-                let also = t!(S, "kernel.as_column", who = S.text(&format!("who.{}", w.key()), &[]), back = names::triple(b));
+                let also = t!(
+                    S,
+                    "kernel.as_column",
+                    who = S.text(&format!("who.{}", w.key()), &[]),
+                    back = names::triple(b)
+                );
                 kernel = kernel.map(|k| Text::join(&[k, also], "; ", "；"));
             }
         }
@@ -242,7 +261,11 @@ pub fn kernel_did(a: &Attempt, b: &Triple) -> Text {
     }
     if b.protocol != a.protocol {
         if a.protocol == 0 {
-            parts.push(t!(S, "kernel.resolved", name = names::protocol(b.domain, b.protocol)));
+            parts.push(t!(
+                S,
+                "kernel.resolved",
+                name = names::protocol(b.domain, b.protocol)
+            ));
         } else {
             parts.push(t!(S, "kernel.reads_back", asked = a.protocol, got = b.protocol));
         }
@@ -285,7 +308,11 @@ fn ping(d: &Data, p: &Ping) -> Table {
             t.push(r);
         }
     };
-    add(&mut t, t!(S, "ping.found", range = range(&d.ping_range)), &p.found);
+    add(
+        &mut t,
+        t!(S, "ping.found", range = range(&d.ping_range)),
+        &p.found,
+    );
     if let Ok(w) = &p.widened {
         add(&mut t, t!(S, "ping.widened", range = range(&w.range)), &w.passes);
     }
@@ -312,4 +339,95 @@ fn protocols(d: &Data) -> Table {
     }
     t.note_text(t!(S, "protocols.note"));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Unmeasured;
+
+    fn attempt(domain: i32, ty: i32, protocol: i32, asked: &str) -> Attempt {
+        Attempt {
+            domain,
+            ty,
+            protocol,
+            asked: asked.into(),
+        }
+    }
+
+    #[test]
+    fn af_and_pf_are_grouped_by_value() {
+        let d = Data {
+            constants: names::CONSTANTS
+                .iter()
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
+            ..empty()
+        };
+        let t = constants(&d);
+        let inet = t.rows.iter().find(|r| r["value"] == libc::AF_INET).unwrap();
+        assert_eq!(inet["names"], "AF_INET = PF_INET");
+        let unix = t.rows.iter().find(|r| r["value"] == libc::AF_UNIX).unwrap();
+        assert_eq!(unix["names"], "AF_UNIX = AF_LOCAL = PF_UNIX = PF_LOCAL");
+        assert!(t.labels_zh.contains_key(unix["meaning"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn the_kernel_column_says_what_changed() {
+        let b = |domain, ty, protocol| Triple { domain, ty, protocol };
+        let tcp0 = attempt(libc::AF_INET, libc::SOCK_STREAM, 0, "0");
+        assert_eq!(kernel_did(&tcp0, &b(2, 1, 6)).en, "0 resolved to IPPROTO_TCP");
+        let raw = attempt(libc::AF_UNIX, libc::SOCK_RAW, 0, "0");
+        let k = kernel_did(&raw, &b(1, 2, 0));
+        assert_eq!(k.en, "type became SOCK_DGRAM");
+        assert_eq!(k.zh, "类型变成了 SOCK_DGRAM");
+        let xfrm = attempt(libc::AF_NETLINK, libc::SOCK_RAW, 6, "IPPROTO_TCP");
+        assert_eq!(kernel_did(&xfrm, &b(16, 3, 6)).en, "6 means NETLINK_XFRM here");
+        let tcp = attempt(libc::AF_INET, libc::SOCK_STREAM, 6, "IPPROTO_TCP");
+        assert_eq!(kernel_did(&tcp, &b(2, 1, 6)).en, "kept as asked");
+    }
+
+    #[test]
+    fn a_column_not_measured_says_why_in_the_notes() {
+        let mut d = empty();
+        d.matrix.root = Some(Err(Unmeasured::Privilege { what: "root".into() }));
+        let notes = notes(&d);
+        assert!(notes[0].en.contains("not measured"), "{:?}", notes[0]);
+        assert!(notes[0].zh.contains("未测量"), "{:?}", notes[0]);
+        d.ping = Err(Unmeasured::NoSandbox);
+        assert!(notes_of(&d).iter().any(|n| n.contains("ping_group_range")));
+        assert!(tables(&d).iter().all(|t| t.id != "ping"));
+    }
+
+    fn notes_of(d: &Data) -> Vec<String> {
+        notes(d).into_iter().map(|t| t.en).collect()
+    }
+
+    fn empty() -> Data {
+        use super::super::measure::{Protocols, Sctp};
+        let col = || Some(Ok(Vec::new()));
+        Data {
+            all: false,
+            constants: Vec::new(),
+            attempts: Vec::new(),
+            matrix: Passes {
+                vantage: Vantage::RealRoot { nobody: 65534 },
+                root: col(),
+                userns: col(),
+                unprivileged: col(),
+            },
+            ping_range: Ok("1 0".into()),
+            sctp: Sctp {
+                before: false,
+                after: false,
+                modules: false,
+            },
+            ping: Err(Unmeasured::NoSandbox),
+            protocols: Protocols {
+                file: Call::Ok,
+                entries: Vec::new(),
+            },
+            user_namespace: false,
+        }
+    }
 }
