@@ -505,7 +505,7 @@ mod tests {
         .unwrap()
     }
 
-    fn primary<'a>(d: &'a Data, dom: i32, ty: i32, p: i32) -> &'a Outcome {
+    fn primary(d: &Data, dom: i32, ty: i32, p: i32) -> &Outcome {
         let i = d.attempts.iter().position(|a| a.is(dom, ty, p)).unwrap();
         d.matrix.get(d.matrix.primary().unwrap(), i).unwrap()
     }
