@@ -47,7 +47,8 @@ const PACKET_PROTOS: &[(i32, &str)] = &[
     (0, "0"),
     (htons(libc::ETH_P_ALL), "htons(ETH_P_ALL)"),
     (htons(libc::ETH_P_IP), "htons(ETH_P_IP)"),
-    (libc::ETH_P_ALL, "ETH_P_ALL (no htons)"),
+    // The same number without htons: written as code, the missing htons is the point.
+    (libc::ETH_P_ALL, "ETH_P_ALL"),
 ];
 
 pub const FAMILIES: &[Family] = &[
