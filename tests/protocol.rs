@@ -186,3 +186,42 @@ fn has_cap_net_raw() -> bool {
         .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
         .is_some_and(|caps| caps & (1 << 13) != 0)
 }
+
+/// The typed data beside the tables: one outcome per attempt and column, as the cells show.
+#[test]
+fn typed_data_matches_the_matrix() {
+    let v = json(&[]);
+    let d = &v["data"];
+    let attempts = d["attempts"].as_array().expect("data.attempts");
+    let matrix = rows(&v, "matrix");
+    assert_eq!(attempts.len(), matrix.len());
+    let mut measured = 0;
+    for k in ["root", "userns", "unprivileged"] {
+        let Some(outcomes) = d["matrix"][k]["Ok"].as_array() else {
+            assert!(
+                matrix.iter().all(|r| r[k].is_null()),
+                "{k} not measured, no cells"
+            );
+            continue;
+        };
+        measured += 1;
+        for ((a, o), r) in attempts.iter().zip(outcomes).zip(matrix) {
+            assert_eq!(a["protocol"], r["protocol"]);
+            assert_eq!(o["socket"], r[k], "{a} as {k}");
+            assert_eq!(o["socket"] == "ok", o["back"].is_object(), "{o}");
+        }
+    }
+    assert!(measured >= 1, "at least one privilege level measured");
+    let i = attempts
+        .iter()
+        .position(|a| a["domain"] == 2 && a["ty"] == 1 && a["protocol"] == 0)
+        .unwrap();
+    let first = ["root", "userns", "unprivileged"]
+        .iter()
+        .find_map(|k| d["matrix"][*k]["Ok"].as_array())
+        .unwrap();
+    assert_eq!(
+        first[i]["back"]["Ok"]["protocol"], 6,
+        "AF_INET SOCK_STREAM 0 is TCP"
+    );
+}
