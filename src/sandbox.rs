@@ -6,8 +6,9 @@
 //!   single-threaded process) and sends its report back as JSON over a pipe.
 //! - neither possible, or `--no-sandbox`: the host, and the report says so.
 
-use crate::report::Report;
+use crate::report::{Report, Text, COMMON};
 use crate::sys::{self, netns, proc};
+use crate::t;
 use anyhow::{anyhow, Context, Result};
 use std::io::{IsTerminal, Read, Write};
 
@@ -17,6 +18,8 @@ pub struct Ctx {
     /// "netns", "userns+netns" or "host".
     pub sandbox: &'static str,
     pub sandbox_note: String,
+    /// `sandbox_note` in Simplified Chinese.
+    pub sandbox_note_zh: String,
     /// True when sysctls of this namespace may be written (a private namespace we own).
     pub can_set_sysctls: bool,
     /// True when the lab may create further fresh namespaces (one per scenario).
@@ -28,10 +31,11 @@ pub struct Ctx {
 
 impl Ctx {
     /// A context for the host, with nothing isolated.
-    pub fn host(note: &str) -> Ctx {
+    pub fn host(note: Text) -> Ctx {
         Ctx {
             sandbox: "host",
-            sandbox_note: note.into(),
+            sandbox_note: note.en,
+            sandbox_note_zh: note.zh,
             can_set_sysctls: false,
             can_nest: false,
             outer_uid: nix::unistd::geteuid().as_raw(),
@@ -95,7 +99,7 @@ where
     let started = std::time::Instant::now();
     let euid = nix::unistd::geteuid().as_raw();
     let mut report = match mode {
-        Mode::Host => stamped(&Ctx::host("--no-sandbox: ran on the host network stack"), f)?,
+        Mode::Host => stamped(&Ctx::host(t!(COMMON, "sandbox.host_flag")), f)?,
         Mode::Auto if euid == 0 => run_as_root(f)?,
         Mode::Auto => run_unprivileged(f)?,
     };
@@ -115,6 +119,7 @@ where
     env.kernel = sys::kernel_release();
     env.sandbox = ctx.sandbox.into();
     env.sandbox_note = ctx.sandbox_note.clone();
+    env.sandbox_note_zh = ctx.sandbox_note_zh.clone();
     env.sysctls = proc::env_sysctls();
     Ok(report)
 }
@@ -123,20 +128,22 @@ fn run_as_root<F>(f: F) -> Result<Report>
 where
     F: FnOnce(&Ctx) -> Result<Report> + Send,
 {
+    let note = t!(COMMON, "sandbox.netns");
     let ctx = Ctx {
         sandbox: "netns",
-        sandbox_note: "private network namespace (root, unshare CLONE_NEWNET on a lab thread)".into(),
+        sandbox_note: note.en,
+        sandbox_note_zh: note.zh,
         can_set_sysctls: true,
         can_nest: true,
-        ..Ctx::host("")
+        ..Ctx::host(Text::default())
     };
     let cell = std::sync::Mutex::new(Some(f));
     let take = || cell.lock().unwrap().take().expect("experiment runs once");
     match netns::in_fresh_netns(|| stamped(&ctx, take())) {
         Ok(r) => r,
         Err(e) => {
-            let note = format!("no private namespace ({}): ran on the host", sys::errno_name(&e));
-            stamped(&Ctx::host(&note), take())
+            let note = t!(COMMON, "sandbox.no_netns", errno = sys::errno_name(&e));
+            stamped(&Ctx::host(note), take())
         }
     }
 }
@@ -206,24 +213,21 @@ where
 {
     match netns::unshare_user_net(uid, gid).and_then(|_| netns::loopback_up()) {
         Ok(()) => {
+            let note = t!(COMMON, "sandbox.userns", uid = uid);
             let ctx = Ctx {
                 sandbox: "userns+netns",
-                sandbox_note: format!(
-                    "unprivileged (uid {uid}): user + network namespace in a forked child; uid {uid} is root only inside it"
-                ),
+                sandbox_note: note.en,
+                sandbox_note_zh: note.zh,
                 can_set_sysctls: true,
                 can_nest: true,
                 outer_uid: uid,
-                ..Ctx::host("")
+                ..Ctx::host(Text::default())
             };
             stamped(&ctx, f)
         }
         Err(e) => {
-            let note = format!(
-                "unprivileged and user namespaces unavailable ({}): ran on the host",
-                sys::errno_name(&e)
-            );
-            stamped(&Ctx::host(&note), f)
+            let note = t!(COMMON, "sandbox.no_userns", errno = sys::errno_name(&e));
+            stamped(&Ctx::host(note), f)
         }
     }
 }

@@ -156,10 +156,14 @@ fn environment(r: &Report, lang: Lang) -> String {
     let mut t =
         Table::new("environment", "", &[("item", "item"), ("value", "value")]).zh("", &["项目", "值"]);
     let yes_no = |b: bool| lang.pick(if b { "yes" } else { "no" }, if b { "是" } else { "否" });
-    let sandbox = if e.sandbox_note.is_empty() {
+    let note = match lang {
+        Lang::Zh if !e.sandbox_note_zh.is_empty() => &e.sandbox_note_zh,
+        _ => &e.sandbox_note,
+    };
+    let sandbox = if note.is_empty() {
         e.sandbox.clone()
     } else {
-        format!("{} — {}", e.sandbox, e.sandbox_note)
+        format!("{} — {note}", e.sandbox)
     };
     let elapsed = format!("{:.1} {}", r.elapsed_ms, lang.pick("ms", "毫秒"));
     for (item, value) in [

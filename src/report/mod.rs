@@ -53,6 +53,9 @@ pub struct Environment {
     /// Why the sandbox is what it is (e.g. why isolation failed).
     #[serde(default)]
     pub sandbox_note: String,
+    /// `sandbox_note` in Simplified Chinese.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sandbox_note_zh: String,
     /// Sysctls as read inside the sandbox, by dotted name; "unreadable" when absent.
     pub sysctls: BTreeMap<String, String>,
 }
