@@ -47,7 +47,7 @@ pub fn readme(labs: &[Lab], reports: &[&Report], sheets: &Sheets, lang: Lang) ->
             writeln!(out, "# lab：在本机上实测回答套接字问题\n")?;
             writeln!(
                 out,
-                "这些页面配合《Foundations of Python Network Programming》阅读：第一版第 1 章的 Gopher \
+                "这些页面配合《Python 网络编程基础》（Foundations of Python Network Programming）阅读：第一版第 1 章的 Gopher \
                  客户端和行服务器，第三版的 TCP 与服务器架构章节。每一页回答初学者关于这两个程序的一个问题：\
                  先请你预测，再给出本机内核的实际表现，以及解释它的 man 手册页和 RFC。\n\n\
                  English: [../README.md](../README.md)\n"
