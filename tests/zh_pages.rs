@@ -9,12 +9,58 @@ use std::path::Path;
 
 /// Proper names and program names that stay as they are in Chinese text.
 const NAMES: &[&str] = &[
-    "Linux", "Python", "Gopher", "Debian", "Wireshark", "lab", "gophernicus", "pygopherd", "curl",
-    "socat", "lynx", "telnet", "netcat", "tcpdump", "tshark", "nc", "ss", "strace", "root", "uid",
-    "gid", "netns", "userns", "sysctl", "unshare", "errno", "pyenv", "mdBook", "ok", "recv",
-    "send", "sendall", "connect", "accept", "listen", "bind", "close", "socket", "setsockopt",
-    "getsockopt", "sendfile", "splice", "shutdown", "poll", "epoll", "read", "write", "select",
-    "htons", "ms", "gopherclient", "gopherd",
+    "Linux",
+    "Python",
+    "Gopher",
+    "Debian",
+    "Wireshark",
+    "lab",
+    "gophernicus",
+    "pygopherd",
+    "curl",
+    "socat",
+    "lynx",
+    "telnet",
+    "netcat",
+    "tcpdump",
+    "tshark",
+    "nc",
+    "ss",
+    "strace",
+    "root",
+    "uid",
+    "gid",
+    "netns",
+    "userns",
+    "sysctl",
+    "unshare",
+    "errno",
+    "pyenv",
+    "mdBook",
+    "ok",
+    "recv",
+    "send",
+    "sendall",
+    "connect",
+    "accept",
+    "listen",
+    "bind",
+    "close",
+    "socket",
+    "setsockopt",
+    "getsockopt",
+    "sendfile",
+    "splice",
+    "shutdown",
+    "poll",
+    "epoll",
+    "read",
+    "write",
+    "select",
+    "htons",
+    "ms",
+    "gopherclient",
+    "gopherd",
 ];
 
 fn zh_pages() -> Vec<(String, String)> {
@@ -23,7 +69,12 @@ fn zh_pages() -> Vec<(String, String)> {
         .expect("docs/zh exists")
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -79,22 +130,35 @@ fn zh_pages_hold_no_english_prose() {
             }
         }
     }
-    assert!(bad.is_empty(), "{} lines hold English prose:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} lines hold English prose:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_finds_english_and_lets_the_allowed_kinds_through() {
     assert_eq!(english_words("| 等待中（waiting） | ok |"), ["waiting"]);
-    assert!(english_words("EADDRINUSE IndexError 127.0.0.1:70 socket(7) SO_REUSEADDR 1.5 about.txt").is_empty());
+    assert!(
+        english_words("EADDRINUSE IndexError 127.0.0.1:70 socket(7) SO_REUSEADDR 1.5 about.txt").is_empty()
+    );
     assert!(english_words(&strip("运行 `python gopherclient.py quux.org /` 得到")).is_empty());
 }
 
 /// The "don't use" terms of the glossary's table.
 fn forbidden_terms() -> Vec<String> {
-    let g = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/zh/glossary.md")).unwrap();
+    let g =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/zh/glossary.md")).unwrap();
     g.lines()
         .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.contains("不要用"))
-        .filter_map(|l| l.trim_matches('|').split('|').nth(2).map(|s| s.trim().to_string()))
+        .filter_map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .nth(2)
+                .map(|s| s.trim().to_string())
+        })
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -108,7 +172,10 @@ fn zh_pages_and_sheets_follow_the_glossary() {
     for e in std::fs::read_dir(sheets).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name != "glossary.md" {
-            texts.push((format!("labs/zh/{name}"), std::fs::read_to_string(e.path()).unwrap()));
+            texts.push((
+                format!("labs/zh/{name}"),
+                std::fs::read_to_string(e.path()).unwrap(),
+            ));
         }
     }
     let mut bad = Vec::new();

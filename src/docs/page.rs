@@ -26,8 +26,54 @@ pub fn page(sheet: &Sheet, report: &Report, lang: Lang) -> Result<String> {
             Part::Marker(m) => writeln!(body, "{}", fill(m, report, lang).trim_end())?,
         }
     }
-    writeln!(out, "\n{}", body.trim())?;
+    let body = match lang {
+        Lang::Zh => join_cjk_lines(body.trim()).trim_end().to_string(),
+        Lang::En => body.trim().to_string(),
+    };
+    writeln!(out, "\n{body}")?;
     Ok(out)
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xFF00..=0xFFEF)
+}
+
+/// Joins the lines of a Chinese paragraph where both sides of the break are Chinese: a
+/// browser shows a soft line break as a space, which Chinese text does not have.
+fn join_cjk_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fenced = false;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        let next = lines.peek().map(|n| n.trim_start()).unwrap_or("");
+        let block =
+            |l: &str| l.is_empty() || l.starts_with(['|', '#', '>', '-', '*', '<']) || l.starts_with("```");
+        let joins = !fenced
+            && !block(line.trim_start())
+            && !block(next)
+            && line.ends_with(is_cjk)
+            && next.starts_with(is_cjk);
+        if joins {
+            // the next line's leading indent is not part of the sentence
+            let n = lines.next().unwrap_or("").trim_start();
+            out.push_str(n);
+            // a third line may follow: handle it by looping on the joined text
+            while let Some(after) = lines.peek().map(|a| a.trim_start()) {
+                if !block(after) && out.ends_with(is_cjk) && after.starts_with(is_cjk) {
+                    out.push_str(after);
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The HTML comment that opens every generated page (`sheet` names the prose it came from).
@@ -220,6 +266,15 @@ mod tests {
         assert!(zh.contains("x &lt;y>"), "report text cannot inject HTML");
         assert!(zh.contains("| 内核 | Linux 6.1.0-test |"));
         assert!(zh.contains("| net.core.somaxconn | 4096 |"));
+    }
+
+    #[test]
+    fn chinese_lines_join_without_a_space_and_blocks_stay() {
+        let t = "而作者的测试\n很可能是这样\n\n| 表 |\n| 格 |\n```\n代码\n代码\n```\nEnglish\n行";
+        assert_eq!(
+            join_cjk_lines(t),
+            "而作者的测试很可能是这样\n\n| 表 |\n| 格 |\n```\n代码\n代码\n```\nEnglish\n行\n"
+        );
     }
 
     #[test]

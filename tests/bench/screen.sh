@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a beginner sees: each lab's default output in a pseudo-terminal of 80 and 120 columns
-# (via script(1)): its lines, its widest line, the line of its first verdict, and whether a
-# token of the JSON report was broken across lines. Budgets (80 columns): backlog, reuseaddr
+# (via script(1)): its lines, its widest line and the line of its first verdict.
+# Budgets (80 columns): backlog, reuseaddr
 # <= 80 lines; argv, protocol <= 120; options <= 150; a first verdict within 25 lines.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
