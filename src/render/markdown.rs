@@ -10,13 +10,37 @@ pub fn markdown_table(t: &Table) -> String {
     let _ = writeln!(out, "| {} |", headers.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
     for r in &t.rows {
-        let cells: Vec<String> = t.columns.iter().map(|c| esc(&cell_text(r.get(&c.key)))).collect();
+        let cells: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| match (c.code, r.get(&c.key)) {
+                (true, Some(v)) if !v.is_null() => code_span(&cell_text(Some(v))),
+                _ => esc(&cell_text(r.get(&c.key))),
+            })
+            .collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     for n in &t.notes {
         let _ = writeln!(out, "\n- {n}");
     }
     out
+}
+
+/// `text` as a Markdown code span inside a table cell: quotes and backslashes stay literal,
+/// a backtick in the text gets a longer fence, and `|` is escaped (GFM splits cells on it
+/// even in code).
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!(
+        "{fence}{pad}{}{pad}{fence}",
+        text.replace('|', "\\|").replace('\n', " ")
+    )
 }
 
 /// The whole report as Markdown: used by `--format markdown` and by `lab docs`.
@@ -56,4 +80,24 @@ pub fn findings_markdown(report: &Report) -> String {
         let _ = writeln!(out, "\n> Note: {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row;
+
+    #[test]
+    fn code_columns_are_code_spans_with_literal_quotes() {
+        let mut t = Table::new("t", "T", &[("cmd", "command"), ("r", "result")]);
+        t.code(&["cmd"]);
+        t.push(row! { "cmd" => "python gopherclient.py quux.org ''", "r" => "ok" });
+        t.push(row! { "cmd" => "printf '`a|b`'", "r" => "ok" });
+        let md = markdown_table(&t);
+        assert!(
+            md.contains("| `python gopherclient.py quux.org ''` | ok |"),
+            "{md}"
+        );
+        assert!(md.contains("``printf '`a\\|b`'``"), "{md}");
+    }
 }

@@ -70,6 +70,9 @@ pub struct Column {
     /// Shown only with `--detail` (and in JSON, which is always complete).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detail: bool,
+    /// Its cells are code (command lines, program output): Markdown shows them literally.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub code: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -224,6 +227,7 @@ impl Table {
                     header: (*h).into(),
                     header_zh: None,
                     detail: false,
+                    code: false,
                 })
                 .collect(),
             rows: Vec::new(),
@@ -256,6 +260,7 @@ impl Table {
                 header: h.en.clone(),
                 header_zh: Some(h.zh.clone()),
                 detail: false,
+                code: false,
             })
             .collect();
         t
@@ -265,6 +270,13 @@ impl Table {
     pub fn detail(&mut self, keys: &[&str]) {
         for c in self.columns.iter_mut().filter(|c| keys.contains(&c.key.as_str())) {
             c.detail = true;
+        }
+    }
+
+    /// Marks these columns as code: Markdown puts their cells in code spans.
+    pub fn code(&mut self, keys: &[&str]) {
+        for c in self.columns.iter_mut().filter(|c| keys.contains(&c.key.as_str())) {
+            c.code = true;
         }
     }
 
