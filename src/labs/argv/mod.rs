@@ -531,7 +531,7 @@ fn run_against_responder(py: &Python, script: &Path, argv: &[&str]) -> Result<(S
     let l =
         std::net::TcpListener::bind(("127.0.0.1", 70)).context("bind 127.0.0.1:70 in the lab's namespace")?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = super::gopher::responder_once(l, stop.clone());
+    let server = crate::gopher::responder::responder_once(l, stop.clone());
     let result = py.run(script, argv);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let read = server
