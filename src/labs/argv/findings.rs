@@ -119,7 +119,8 @@ fn python3(d: &Data) -> Option<Finding> {
 }
 
 fn lab_understands(d: &Data) -> Option<Finding> {
-    let read = derive::lab(&d.shape(Shape::Learner)?.argv);
+    let argv = &d.shape(Shape::Learner)?.argv;
+    let read = derive::lab(argv);
     let target = read.target();
     let understood = target.is_some_and(|t| t.host == "quux.org" && t.port == 70 && t.item_type == Some('1'));
     let verdict = if understood {
@@ -135,7 +136,7 @@ fn lab_understands(d: &Data) -> Option<Finding> {
         port = target.map_or_else(none, |t| t.port.to_string()),
         ty = target.and_then(|t| t.item_type).map_or_else(none, String::from),
         selector = target.map_or_else(none, |t| format!("\"{}\"", t.selector.escape_ascii())),
-        says = read.says()
+        says = read.says(argv)
     );
     Some(Finding::new(
         "lab_understands",

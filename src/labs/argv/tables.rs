@@ -86,7 +86,7 @@ fn shapes(d: &Data) -> Table {
         let py2 = t.label(derive::book(&s.argv, Major::Python2).text());
         let py3 = t.label(derive::book(&s.argv, Major::Python3).text());
         let read = derive::lab(&s.argv);
-        let says = t.label(read.says());
+        let says = t.label(read.says(&s.argv));
         let mut r = row! {
             "shape" => name, "argv" => typed(&s.argv), "python2" => py2, "python3" => py3, "lab" => says,
             "host" => Cell::Null, "port" => Cell::Null, "type" => Cell::Null,
