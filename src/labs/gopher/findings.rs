@@ -1,7 +1,7 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
 use super::measure::{Data, Ending};
-use super::tables::{doubled_dots, filtered_text, parsed_menu};
+use super::tables::{doubled_dots, filtered_text, flag, parsed_menu};
 use super::STRINGS as S;
 use crate::gopher::client::BOOK_CHUNK;
 use crate::report::{yes_no, Finding, Verdict};
@@ -61,7 +61,7 @@ fn end(d: &Data) -> Finding {
         menu_bytes = d.menu.total,
         text_end = how(d.text.end),
         text_bytes = d.text.total,
-        terminator = terminator
+        terminator = flag(terminator)
     );
     let verdict = if eof { Verdict::Confirmed } else { Verdict::Refuted };
     Finding::new("end", t!(S, "finding.end.claim"), verdict, evidence)
@@ -161,5 +161,8 @@ pub mod tests {
         assert!(c.zh.as_ref().unwrap().evidence.contains("2048, "));
         let m = f.iter().find(|f| f.id == "marks").unwrap();
         assert!(m.zh.as_ref().unwrap().evidence.contains("是"), "{:?}", m.zh);
+        let e = f.iter().find(|f| f.id == "end").unwrap();
+        assert!(e.evidence.contains("(present: true)"), "{}", e.evidence);
+        assert!(e.zh.as_ref().unwrap().evidence.contains("（存在：是）"));
     }
 }

@@ -87,6 +87,11 @@ fn wire_rows(t: &mut Table, name: &str, f: &Fetched, read: Option<&Vec<u8>>) {
     push(t, call, f.total.into(), detail);
 }
 
+/// A measured flag: "true"/"false" as the English page has always shown it, 是/否 in Chinese.
+pub fn flag(b: bool) -> Text {
+    S.text(if b { "flag.true" } else { "flag.false" }, &[])
+}
+
 /// The name of an item type in both languages ("text", "文本").
 pub fn type_name(c: char) -> Text {
     let key = format!("type.{}", menu::type_name(c).replace(' ', "_").to_lowercase());
@@ -123,7 +128,7 @@ fn text(d: &Data) -> Table {
     t.note_text(t!(
         S,
         "text.note",
-        terminator = stats.terminator,
+        terminator = flag(stats.terminator),
         unstuffed = stats.unstuffed
     ));
     t
