@@ -207,7 +207,8 @@ mod tests {
         };
         let type_error = "TypeError: a bytes-like object is required, not 'str'";
         Data {
-            pythons: Ok(vec![
+            no_python: None,
+            pythons: vec![
                 Interpreter {
                     major: Major::Python2,
                     version: "2.7".into(),
@@ -218,7 +219,7 @@ mod tests {
                     version: "3.11".into(),
                     path: "/usr/bin/python3".into(),
                 },
-            ]),
+            ],
             shapes,
             loopback: Some(Ok(vec![
                 two(Program::Book, run(Major::Python2, 0, ""), b"/about.txt\r\n"),
@@ -314,7 +315,8 @@ mod tests {
     #[test]
     fn without_python_the_findings_rest_on_the_code_alone() {
         let mut d = sample();
-        d.pythons = Err(NoPython::Asked);
+        d.pythons.clear();
+        d.no_python = Some(NoPython::Asked);
         d.loopback = None;
         for s in &mut d.shapes {
             s.ran.clear();

@@ -241,8 +241,10 @@ pub enum NoPython {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Data {
-    /// The interpreters used (at most one per major version), or why none.
-    pub pythons: Result<Vec<Interpreter>, NoPython>,
+    /// The interpreters used (at most one per major version).
+    pub pythons: Vec<Interpreter>,
+    /// Why no interpreter was used, when none was.
+    pub no_python: Option<NoPython>,
     pub shapes: Vec<ShapeRun>,
     /// The local run on 127.0.0.1:70; None when no Python ran.
     pub loopback: Option<Measured<Vec<LoopbackRun>>>,
@@ -250,7 +252,7 @@ pub struct Data {
 
 impl Data {
     pub fn interpreters(&self) -> &[Interpreter] {
-        self.pythons.as_deref().unwrap_or(&[])
+        &self.pythons
     }
 
     pub fn interpreter(&self, m: Major) -> Option<&Interpreter> {
@@ -270,14 +272,18 @@ impl Data {
 }
 
 pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
-    let pythons = if args.no_python {
+    let found = if args.no_python {
         Err(NoPython::Asked)
     } else {
         Some(find_pythons())
             .filter(|p| !p.is_empty())
             .ok_or(NoPython::NoneFound)
     };
-    let found = pythons.as_deref().unwrap_or(&[]);
+    let (pythons, no_python) = match found {
+        Ok(p) => (p, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    let found = &pythons[..];
     let scripts = if found.is_empty() {
         None
     } else {
@@ -309,6 +315,7 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
     };
     Ok(Data {
         pythons,
+        no_python,
         shapes,
         loopback,
     })

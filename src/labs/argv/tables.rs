@@ -115,16 +115,17 @@ fn shapes(d: &Data) -> Table {
     }
     t.note_text(t!(S, "shapes.note.reads"));
     t.note_text(t!(S, "shapes.note.as_typed"));
-    match &d.pythons {
-        Ok(p) => {
-            let list: Vec<Text> = p
+    match d.no_python {
+        None => {
+            let list: Vec<Text> = d
+                .pythons
                 .iter()
                 .map(|p| t!(S, "shapes.note.interpreter", name = p.name(), path = p.path))
                 .collect();
             let list = Text::join(&list, ", ", "，");
             t.note_text(t!(S, "shapes.note.interpreters", list = list));
         }
-        Err(NoPython::Asked | NoPython::NoneFound) => t.note_text(t!(S, "shapes.note.no_python")),
+        Some(NoPython::Asked | NoPython::NoneFound) => t.note_text(t!(S, "shapes.note.no_python")),
     }
     t
 }
