@@ -170,11 +170,11 @@ fn next_try(d: &Data) -> Option<Finding> {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::super::measure::{Exit, Interpreter, LoopbackRun, NoPython, Run, ServerRead};
     use super::*;
 
-    fn run(python: Major, code: i32, last: &str) -> Run {
+    pub fn run(python: Major, code: i32, last: &str) -> Run {
         Run {
             python,
             exit: Exit::Code { code },
@@ -185,7 +185,7 @@ mod tests {
     }
 
     /// Data as this machine gives it: Python 2.7 and 3.11, the one-argument shapes run.
-    fn sample() -> Data {
+    pub fn sample() -> Data {
         let index = "IndexError: list index out of range";
         let shapes = Shape::ALL
             .iter()

@@ -150,3 +150,55 @@ fn loopback(d: &Data, runs: &[LoopbackRun]) -> Table {
     t.note_text(t!(S, "loopback.note"));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::findings::tests::sample;
+    use super::super::measure::Shape;
+    use super::*;
+
+    #[test]
+    fn cells_name_interpreters_and_one_note_gives_their_paths() {
+        let d = sample();
+        let t = tables(&d);
+        let shapes = &t[0];
+        assert_eq!(shapes.rows.len(), Shape::ALL.len());
+        let path = "/root/.pyenv/versions/2.7.18/bin/python2";
+        for table in &t {
+            for r in &table.rows {
+                assert!(r.values().all(|c| !c.to_string().contains(path)), "{r:?}");
+            }
+        }
+        assert_eq!(shapes.notes.iter().filter(|n| n.contains(path)).count(), 1);
+        let learner = &shapes.rows[3];
+        assert_eq!(
+            learner["ran"],
+            "Python 2.7: IndexError: list index out of range (exit 1); \
+             Python 3.11: IndexError: list index out of range (exit 1)"
+        );
+        assert_eq!(t[1].rows[0]["program"], "the book as written, Python 2.7");
+        assert_eq!(
+            t[1].label_zh("the book as written, Python 2.7"),
+            "书中原样的程序，Python 2.7"
+        );
+    }
+
+    #[test]
+    fn the_next_try_row_quotes_pythons_gaierror_and_lab_refuses_it() {
+        let t = tables(&sample());
+        let row = t[0]
+            .rows
+            .iter()
+            .find(|r| r["argv"] == "gopherclient.py quux.org/ /")
+            .unwrap();
+        let py2 = row["python2"].as_str().unwrap();
+        assert!(
+            py2.starts_with("socket.gaierror: [Errno -2] Name or service not known"),
+            "{py2}"
+        );
+        assert!(row["lab"].as_str().unwrap().starts_with("error: "));
+        assert!(t[0]
+            .label_zh(row["lab"].as_str().unwrap())
+            .starts_with("错误：主机名"));
+    }
+}
