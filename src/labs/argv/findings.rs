@@ -5,6 +5,7 @@ use super::derive::{self, LabRead, Outcome};
 use super::measure::{Data, Exception, Major, Program, Shape, ShapeRun};
 use super::tables::{ran, result};
 use super::STRINGS as S;
+use crate::gopher::bytes::quoted;
 use crate::report::{Finding, Text, Verdict};
 use crate::t;
 
@@ -135,7 +136,7 @@ fn lab_understands(d: &Data) -> Option<Finding> {
         host = target.map_or_else(none, |t| t.host.clone()),
         port = target.map_or_else(none, |t| t.port.to_string()),
         ty = target.and_then(|t| t.item_type).map_or_else(none, String::from),
-        selector = target.map_or_else(none, |t| format!("\"{}\"", t.selector.escape_ascii())),
+        selector = target.map_or_else(none, |t| quoted(&t.selector)),
         says = read.says(argv)
     );
     Some(Finding::new(

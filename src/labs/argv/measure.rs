@@ -212,7 +212,7 @@ pub enum Program {
 pub enum ServerRead {
     NoConnection,
     Read {
-        #[serde(with = "crate::labs::gopher::bytes_text")]
+        #[serde(with = "crate::gopher::bytes::bytes_text")]
         bytes: Vec<u8>,
     },
     Failed {

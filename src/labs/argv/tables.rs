@@ -3,6 +3,7 @@
 use super::derive::{self, LabRead};
 use super::measure::{Data, Exit, Interpreter, LoopbackRun, Major, NoPython, Program, Run, ServerRead};
 use super::STRINGS as S;
+use crate::gopher::bytes::quoted;
 use crate::report::{Cell, Table, Text};
 use crate::{row, t};
 
@@ -67,10 +68,6 @@ pub fn ran(d: &Data, runs: &[Run]) -> Text {
         .map(|r| t!(S, "run.by", python = name(d, r.python), result = result(r)))
         .collect();
     Text::join(&parts, "; ", "；")
-}
-
-fn quoted(b: &[u8]) -> String {
-    format!("\"{}\"", b.escape_ascii())
 }
 
 fn shapes(d: &Data) -> Table {

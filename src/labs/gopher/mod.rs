@@ -14,7 +14,7 @@ mod findings;
 mod measure;
 mod tables;
 
-pub use measure::{bytes_list, bytes_text, Data, Ending, Fetched};
+pub use measure::{Data, Ending, Fetched};
 
 use super::Env;
 use crate::gopher::fetch::{self, parse_size, Request};

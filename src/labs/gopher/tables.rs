@@ -3,6 +3,7 @@
 
 use super::measure::{Data, Ending, Fetched};
 use super::STRINGS as S;
+use crate::gopher::bytes::quoted;
 use crate::gopher::front::{push_menu_rows, Kind};
 use crate::gopher::menu::{self, Line, MenuParser, TextFilter, TextStats};
 use crate::report::{Cell, Table, Text};
@@ -36,11 +37,7 @@ pub fn doubled_dots(b: &[u8]) -> usize {
     b.split(|&c| c == b'\n').filter(|l| l.starts_with(b"..")).count()
 }
 
-pub fn quoted(b: &[u8]) -> String {
-    format!("\"{}\"", b.escape_ascii())
-}
-
-fn wire(d: &Data) -> Table {
+pub fn wire(d: &Data) -> Table {
     let mut t = Table::from_catalogue(&S, "wire", &["fetch", "step", "call", "bytes", "detail"]);
     let fetches = [("menu", &d.menu), ("text", &d.text)];
     for (k, (name, f)) in fetches.into_iter().enumerate() {
