@@ -23,7 +23,7 @@ fn json_has_every_shape_and_the_learners_answer() {
     assert_eq!(v["lab"], "argv");
     let shapes = table(&v, "shapes");
     let rows = shapes["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 20);
+    assert_eq!(rows.len(), 21);
     let row = |name: &str| rows.iter().find(|r| r["shape"] == name).unwrap().clone();
     let learner = row("the learner's quux.org/");
     assert!(learner["python2"].as_str().unwrap().starts_with("IndexError"));
@@ -44,13 +44,30 @@ fn json_has_every_shape_and_the_learners_answer() {
     assert_eq!(row("%20 typed as a selector")["selector"], "\"/my%20notes.txt\"");
     assert_eq!(row("%20 in a URL")["selector"], "\"/my notes.txt\"");
     assert_eq!(row("IPv6 URL")["host"], "::1");
+    // The learner's most likely next try: the name lookup fails, with Python's own words.
+    let next = row("the learner's next try: quux.org/ and a selector");
+    assert_eq!(next["argv"], "gopherclient.py quux.org/ /");
+    assert!(next["python2"]
+        .as_str()
+        .unwrap()
+        .starts_with("socket.gaierror: [Errno -2] Name or service not known"));
     for bad in ["bad port", "extra arguments", "another scheme"] {
         assert!(row(bad)["lab"].as_str().unwrap().starts_with("error: "), "{bad}");
     }
     // Where Python ran, it agrees with the derivation: IndexError for one argument.
     if let Some(ran) = learner["ran"].as_str() {
         assert!(ran.contains("IndexError"), "{ran}");
+        // Interpreters are named in cells; their paths are in the data.
+        assert!(ran.starts_with("Python "), "{ran}");
+        assert!(!ran.contains('/'), "{ran}");
     }
+    let typed: Vec<&str> = v["data"]["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["shape"].as_str())
+        .collect();
+    assert_eq!(typed.len(), rows.len(), "one typed shape per row");
     let claims = field_of_each(&v["findings"], "verdict");
     assert_eq!(claims[0], "refuted", "the book is not wrong");
     assert!(claims.iter().all(|c| c != "depends"));
