@@ -54,9 +54,9 @@ fn beyond_queue_refused_is_refuted_by_waiting_clients_and_confirmed_by_refusals(
         "{}",
         f.evidence
     );
-    assert!(f.evidence.contains("1011.0 ms (gap 1011.0 ms)"), "{}", f.evidence);
+    assert!(f.evidence.contains("1011.0 ms (gap 1010.0 ms)"), "{}", f.evidence);
     let zh = f.zh.unwrap().evidence;
-    assert!(zh.contains("1011.0 毫秒（间隔 1011.0 毫秒）"), "{zh}");
+    assert!(zh.contains("1011.0 毫秒（间隔 1010.0 毫秒）"), "{zh}");
     assert!(!zh.contains("gap") && !zh.contains(" ms"), "no English in {zh}");
     for c in &mut main_mut(&mut d).clients {
         if c.at_window_end == WindowState::Waiting {
