@@ -46,6 +46,14 @@ pub struct MainRun {
     pub abort_on_overflow: Option<String>,
 }
 
+impl MainRun {
+    /// SYNs the clients sent as TCP_INFO counted them: one each, plus every retry.
+    /// A packet capture of the run should show exactly this many.
+    pub fn syns_sent(&self) -> usize {
+        self.clients.iter().map(|c| 1 + c.syn_retries()).sum()
+    }
+}
+
 /// One client's life as both sides saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Client {

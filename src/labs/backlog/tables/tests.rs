@@ -171,3 +171,11 @@ fn refused_settings_become_notes_in_both_languages() {
     assert!(n[1].en.starts_with("net.core.somaxconn=4 not set"), "{}", n[1].en);
     assert!(n[1].zh.contains("未设置"), "{}", n[1].zh);
 }
+
+#[test]
+fn syns_sent_counts_one_per_client_plus_its_retries() {
+    let mut m = fixture::main_run();
+    assert_eq!(m.syns_sent(), 20 + 18 * 2);
+    m.clients[0].syn_retries_ms.push(1011.0);
+    assert_eq!(m.syns_sent(), 20 + 18 * 2 + 1);
+}
