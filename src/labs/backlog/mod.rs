@@ -39,7 +39,8 @@ static STRINGS: Catalogue = Catalogue::new("backlog", include_str!("strings.toml
   lab backlog --window 5000                watch longer: more SYN retries
   lab backlog --backlog 128 --somaxconn 4  the clamp (set inside a private namespace only)
   lab backlog --abort-on-overflow --syncookies 0
-  lab backlog --format json | jq '.tables[] | select(.id==\"clients\") | .rows'"
+  lab backlog --format json | jq '.tables[] | select(.id==\"clients\") | .rows'
+  lab backlog --format json | jq -c '.data.main.clients[] | {index, fate: .fate.fate, syn_retries: (.syn_retries_ms | length)}'"
 )]
 pub struct Args {
     /// Clients that connect at once (1 to 1000; also limited by `ulimit -n`).

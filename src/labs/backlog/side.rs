@@ -132,7 +132,7 @@ pub fn sweep(ctx: &Ctx, backlogs: &[i32], clients: usize, settings: &Settings) -
     let results = ctx.each_isolated(backlogs, |&b| {
         settings
             .apply(ctx)
-            .map_err(|e| anyhow::anyhow!("{}={} not set: {}", e.name, e.value, e.why.text().en))
+            .map_err(|e| anyhow::anyhow!(super::tables::refused(&e).en))
             .and_then(|_| first_syn(b, clients))
     });
     let mut rows = Vec::new();

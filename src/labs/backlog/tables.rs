@@ -42,6 +42,7 @@ pub fn refused(r: &SettingRefused) -> Text {
         crate::report::Unmeasured::SysctlRefused { errno, .. } => {
             t!(S, "note.not_set.sysctl", setting = setting, errno = errno)
         }
+        crate::report::Unmeasured::NoSandbox => t!(S, "note.not_set.no_sandbox", setting = setting),
         why => t!(S, "note.not_set.other", setting = setting, why = why.text()),
     }
 }
