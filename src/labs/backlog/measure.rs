@@ -546,7 +546,7 @@ mod tests {
     /// every client gets a fate, and SYN retries are counted per client.
     #[test]
     fn kernel_behaviour_matches_the_invariants() {
-        let ctx = Ctx::host("test");
+        let ctx = Ctx::host(crate::report::Text::same("test"));
         let a = args(6, &[1], 300);
         let (m, _) = crate::sys::netns::in_fresh_netns(|| main_experiment(&ctx, 1, &a, &Settings::default()))
             .unwrap_or_else(|_| main_experiment(&ctx, 1, &a, &Settings::default()))

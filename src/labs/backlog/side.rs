@@ -379,9 +379,13 @@ mod tests {
             somaxconn: Some(4),
             ..Settings::default()
         };
-        let e = s.apply(&Ctx::host("test")).unwrap_err();
+        let e = s
+            .apply(&Ctx::host(crate::report::Text::same("test")))
+            .unwrap_err();
         assert_eq!((e.name.as_str(), e.value.as_str()), ("net.core.somaxconn", "4"));
         assert_eq!(e.why, Unmeasured::NoSandbox);
-        assert!(Settings::default().apply(&Ctx::host("test")).is_ok());
+        assert!(Settings::default()
+            .apply(&Ctx::host(crate::report::Text::same("test")))
+            .is_ok());
     }
 }
