@@ -436,6 +436,10 @@ fn restart_right_after_a_client_needs_reuseaddr_on_both_sides() {
         refused.1
     );
     assert!(refused.1.contains("Address already in use"), "{}", refused.1);
+    // ... and says why: the TIME-WAIT of the run before, and the option this run lacks.
+    for hint in ["held by TIME-WAIT", "--reuseaddr 0", "--reuseaddr 1", "lab reuseaddr"] {
+        assert!(refused.1.contains(hint), "{hint}: {}", refused.1);
+    }
     // 50 is as good as 1: the kernel keeps a yes/no.
     let again = Server::start(&["--port", &p, "--reuseaddr", "50"]);
     assert_eq!(again.port, port);
