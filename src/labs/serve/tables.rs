@@ -200,3 +200,18 @@ mod tests {
         assert_eq!(totals(&none).en, "20 served, 19 answered");
     }
 }
+
+#[cfg(test)]
+mod catalogue_tests {
+    /// A cell's Chinese is looked up by its English text, so one English text must not
+    /// have two translations in this catalogue.
+    #[test]
+    fn one_english_text_has_one_chinese_text() {
+        let mut seen = std::collections::BTreeMap::new();
+        for (k, t) in super::S.entries().unwrap() {
+            if let Some((k0, zh)) = seen.insert(t.en.clone(), (k.clone(), t.zh.clone())) {
+                assert_eq!(zh, t.zh, "{k0} and {k}: {:?}", t.en);
+            }
+        }
+    }
+}
