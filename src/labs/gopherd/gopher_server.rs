@@ -52,6 +52,19 @@ pub fn last(srv: &LocalServer, before: usize) -> Option<Log> {
     }
 }
 
+/// The first record that `want` accepts, waiting up to `within` for it: the server may
+/// record a refusal only after the client has read its answer and the close.
+pub fn wait_for(srv: &LocalServer, within: Duration, want: impl Fn(&Log) -> bool) -> Option<Log> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let found = all(srv).into_iter().map(|(_, l)| l).find(&want);
+        if found.is_some() || std::time::Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Every record so far.
 pub fn all(srv: &LocalServer) -> Vec<(String, Log)> {
     srv.served()

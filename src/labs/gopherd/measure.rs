@@ -551,10 +551,7 @@ fn busy(root: &Path) -> Result<Refused> {
         .collect::<io::Result<_>>()?;
     let body = fetch(srv.addr(), b"/\r\n");
     drop(held);
-    let log = gs::all(&srv)
-        .into_iter()
-        .map(|(_, l)| l)
-        .find(|l| l.outcome == Outcome::Busy);
+    let log = gs::wait_for(&srv, Duration::from_secs(1), |l| l.outcome == Outcome::Busy);
     Ok(Refused {
         body: refused_body(body),
         log,
