@@ -40,7 +40,8 @@ pub fn explain(e: anyhow::Error, port: u16, reuseaddr: i32) -> anyhow::Error {
         return e;
     }
     let hint = hint(port, reuseaddr, &holders(port));
-    anyhow::anyhow!("{e:#}\n{}", hint.en)
+    // One line, as every `lab: error:` is.
+    anyhow::anyhow!("{e:#}; {}", hint.en)
 }
 
 /// What to tell the learner, from what holds the port.
