@@ -458,6 +458,11 @@ fn report_runs_without_leaks() {
         assert!(row["answer"].as_str().unwrap().starts_with('3'), "{row}");
         assert_eq!(row["leaked"], "no");
     }
+    // The typed data says the same: every escape got an error item and nothing leaked.
+    for e in v["data"]["escapes"].as_array().unwrap() {
+        assert_eq!(e["body"]["Ok"]["error_item"], true, "{e}");
+        assert_eq!(e["leaked"], false, "{e}");
+    }
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .filter_map(Result::ok)

@@ -436,10 +436,34 @@ fn restart_right_after_a_client_needs_reuseaddr_on_both_sides() {
         refused.1
     );
     assert!(refused.1.contains("Address already in use"), "{}", refused.1);
+    // ... and says why: the TIME-WAIT of the run before, and the option this run lacks.
+    for hint in [
+        "held by TIME-WAIT",
+        "--reuseaddr 0",
+        "--reuseaddr 1",
+        "lab reuseaddr",
+    ] {
+        assert!(refused.1.contains(hint), "{hint}: {}", refused.1);
+    }
     // 50 is as good as 1: the kernel keeps a yes/no.
     let again = Server::start(&["--port", &p, "--reuseaddr", "50"]);
     assert_eq!(again.port, port);
     assert_eq!(talk(port, b"ok\n", false).answer, b"You entered 2 characters.\n");
+}
+
+#[test]
+fn after_a_run_with_reuseaddr_0_even_1_cannot_restart() {
+    // The TIME-WAIT socket keeps the old run's 0: the new run's 1 is not enough.
+    let mut first = Server::start(&["--reuseaddr", "0"]);
+    let port = first.port;
+    talk(port, b"hi\n", false);
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit().unwrap().success());
+    let refused = Server::try_start(&["--port", &port.to_string(), "--reuseaddr", "1"])
+        .err()
+        .expect("1 after 0 must fail");
+    assert!(refused.1.contains("Address already in use"), "{}", refused.1);
+    assert!(refused.1.contains("previous run had it off"), "{}", refused.1);
 }
 
 /// A client that sends part of a line, then resets the connection: SO_LINGER {1, 0}, close.
@@ -601,6 +625,20 @@ fn help_shows_telnet_and_nc() {
 fn report_runs_in_the_sandbox_without_leaks() {
     let v = common::json(&["serve", "--report", "--leak-check"]);
     assert_eq!(v["lab"], "serve");
+    // What the kernel carried and the server counted, from the typed data: 你好 is 6 bytes, 2 characters.
+    let answers = v["data"]["answers"].as_array().unwrap();
+    let zh = answers.iter().find(|a| a["case"] == "chinese").unwrap();
+    assert_eq!(zh["counted"], serde_json::json!({"bytes": 6, "chars": 2}), "{zh}");
+    let iterative = v["data"]["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mode"] == "iterative")
+        .unwrap();
+    assert!(
+        iterative["after_silent_ms"].as_f64().unwrap() >= iterative["idle_ms"].as_f64().unwrap(),
+        "{iterative}"
+    );
     assert!(v["findings"]
         .as_array()
         .unwrap()

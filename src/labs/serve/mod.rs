@@ -10,24 +10,32 @@
 //! clients: ASCII, Chinese UTF-8, invalid UTF-8, an empty line, a line with no newline,
 //! an oversized line — and then 20 clients at once, one of them silent, against the
 //! iterative and the concurrent mode.
+//!
+//! `measure` gives [`Data`]; `tables` and `findings` are pure functions of it. The
+//! server is `crate::line::server`: this file (the program) and `line_server.rs` (the
+//! measurement) are the only ones that use its types.
 
-mod experiment;
+mod bind;
+mod findings;
+mod line_server;
+mod measure;
+mod tables;
+
+pub use measure::{Answer, Case, Counted, Data, ModeRun, Py3, ServerDid, ServerMode, Silent, Totals};
 
 use crate::line::server::{self, Config, Mode};
+use crate::report::{Catalogue, Finding, Table, Text};
+use crate::sandbox::Ctx;
 use crate::sys::signal::StopSignals;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-crate::legacy_experiment!(
-    Serve,
-    "serve",
-    Args,
-    |_: &Args, ctx: &crate::sandbox::Ctx| experiment::run(ctx),
-    program = program
-);
+pub struct Serve;
+
+static STRINGS: Catalogue = Catalogue::new("serve", include_str!("strings.toml"));
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -92,6 +100,38 @@ fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+impl super::Experiment for Serve {
+    const ID: &'static str = "serve";
+    type Args = Args;
+    type Data = Data;
+
+    fn strings() -> &'static Catalogue {
+        &STRINGS
+    }
+    fn measure(_args: &Args, ctx: &Ctx) -> Result<Data> {
+        measure::measure(ctx)
+    }
+    fn tables(d: &Data) -> Vec<Table> {
+        tables::tables(d)
+    }
+    fn findings(d: &Data) -> Vec<Finding> {
+        findings::findings(d)
+    }
+    fn notes(d: &Data) -> Vec<Text> {
+        tables::notes(d)
+    }
+    fn validate(args: &Args) -> Result<(), String> {
+        if args.max_line == 0 || args.max_concurrent == 0 {
+            return Err("--max-line and --max-concurrent must be at least 1".into());
+        }
+        Ok(())
+    }
+    /// The server itself, unless `--report` asks for the measured report.
+    fn program(args: &Args, _env: &super::Env) -> Option<Result<ExitCode>> {
+        (!args.report).then(|| serve(args))
+    }
+}
+
 impl Args {
     fn config(&self) -> Config {
         Config {
@@ -114,18 +154,11 @@ pub fn exposure_warning(ip: IpAddr) -> Option<String> {
     })
 }
 
-/// The server itself, unless `--report` asks for the measured report.
-fn program(args: &Args, _env: &super::Env) -> Option<Result<ExitCode>> {
-    (!args.report).then(|| serve(args))
-}
-
 fn serve(args: &Args) -> Result<ExitCode> {
-    if args.max_line == 0 || args.max_concurrent == 0 {
-        bail!("--max-line and --max-concurrent must be at least 1");
-    }
     // Block SIGINT/SIGTERM before any thread exists, so all of them inherit the mask.
     let stop = StopSignals::new().context("signalfd for SIGINT/SIGTERM")?;
-    let listener = server::listen(args.bind, args.port, args.reuseaddr, args.backlog)?;
+    let listener = server::listen(args.bind, args.port, args.reuseaddr, args.backlog)
+        .map_err(|e| bind::explain(e, args.port, args.reuseaddr))?;
     let addr = server::local_addr(&listener)?;
     if let Some(w) = exposure_warning(addr.ip()) {
         // writeln!, not eprintln!: a closed stderr must not panic the server.
@@ -152,6 +185,7 @@ mod tests {
         assert_eq!((a.port, a.reuseaddr, a.backlog), (51423, 1, 1));
         assert_eq!(a.bind, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(a.mode, Mode::Iterative);
+        assert!(!a.report);
     }
 
     #[test]
@@ -170,5 +204,14 @@ mod tests {
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("nan").is_err());
+    }
+
+    #[test]
+    fn zero_limits_are_usage_errors() {
+        use super::super::Experiment;
+        let mut a: Args = super::super::defaults();
+        assert!(Serve::validate(&a).is_ok());
+        a.max_line = 0;
+        assert!(Serve::validate(&a).is_err());
     }
 }

@@ -1,0 +1,293 @@
+//! Findings: each a pure function of the measured [`Data`], with its tests beside it.
+
+use super::measure::{Answer, Case, Data, ModeRun, Py3, ServerDid, ServerMode};
+use super::tables::escape;
+use super::STRINGS as S;
+use crate::report::{Finding, Verdict};
+use crate::t;
+
+pub fn findings(d: &Data) -> Vec<Finding> {
+    [
+        counts_characters(d),
+        crlf_same(d),
+        invalid_utf8_survives(d),
+        one_at_a_time(d),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn answer(d: &Data, c: Case) -> Option<&Answer> {
+    d.answers.iter().find(|a| a.case == c)
+}
+
+fn num(v: Option<usize>) -> String {
+    v.map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+/// The server's reply as the table shows it.
+fn reply(a: &Answer) -> String {
+    escape(a.reply.as_bytes(), 70)
+}
+
+fn counts_characters(d: &Data) -> Option<Finding> {
+    let zh = answer(d, Case::Chinese)?;
+    let chars = zh.counted.and_then(|c| c.chars);
+    let verdict = if chars == Some(2) && zh.py2 == Some(6) {
+        Verdict::Refuted
+    } else {
+        Verdict::Depends
+    };
+    let evidence = t!(
+        S,
+        "finding.counts_characters.evidence",
+        chars = num(chars),
+        bytes = num(zh.counted.map(|c| c.bytes)),
+        py2 = num(zh.py2)
+    );
+    Some(Finding::new(
+        "counts_characters",
+        t!(S, "finding.counts_characters.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn crlf_same(d: &Data) -> Option<Finding> {
+    let (lf, crlf) = (answer(d, Case::AsciiLf)?, answer(d, Case::AsciiCrlf)?);
+    let five = lf.counted.is_some_and(|c| c.chars == Some(5) && c.bytes == 5);
+    let verdict = if five && lf.reply == crlf.reply && lf.counted == crlf.counted {
+        Verdict::Confirmed
+    } else {
+        Verdict::Refuted
+    };
+    let evidence = t!(
+        S,
+        "finding.crlf_same.evidence",
+        lf = reply(lf),
+        crlf = reply(crlf)
+    );
+    Some(Finding::new(
+        "crlf_same",
+        t!(S, "finding.crlf_same.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn invalid_utf8_survives(d: &Data) -> Option<Finding> {
+    let (bad, next) = (answer(d, Case::InvalidUtf8)?, answer(d, Case::Empty)?);
+    let answered = |a: &Answer| a.server == Some(ServerDid::Answered);
+    let counted_as_bytes = bad.counted.is_some_and(|c| c.chars.is_none());
+    let next_counted = next.counted.is_some_and(|c| c.chars == Some(0));
+    let verdict = if answered(bad) && counted_as_bytes && answered(next) && next_counted {
+        Verdict::Confirmed
+    } else {
+        Verdict::Refuted
+    };
+    let py3 = match bad.py3 {
+        Some(Py3::UnicodeDecodeError) => "UnicodeDecodeError".to_string(),
+        Some(Py3::Count(n)) => n.to_string(),
+        None => "-".into(),
+    };
+    let evidence = t!(
+        S,
+        "finding.invalid_utf8.evidence",
+        bad = reply(bad),
+        next = reply(next),
+        py3 = py3
+    );
+    Some(Finding::new(
+        "invalid_utf8",
+        t!(S, "finding.invalid_utf8.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn run(d: &Data, m: ServerMode) -> Option<&ModeRun> {
+    d.modes.iter().find(|r| r.mode == m)
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{}", (v * 10.0).round() / 10.0))
+}
+
+fn one_at_a_time(d: &Data) -> Option<Finding> {
+    let (it, co) = (run(d, ServerMode::Iterative)?, run(d, ServerMode::Concurrent)?);
+    let idle = it.idle_ms as f64;
+    let verdict = match (it.after_silent_ms, co.after_silent_ms) {
+        (Some(i), Some(c)) if i >= idle * 0.9 && c < idle / 2.0 => Verdict::Confirmed,
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::Depends,
+    };
+    let evidence = t!(
+        S,
+        "finding.one_at_a_time.evidence",
+        idle = it.idle_ms,
+        n = it.clients.saturating_sub(1),
+        it = show(it.max_wait_ms()),
+        it_med = show(it.median_wait_ms()),
+        co = show(co.max_wait_ms()),
+        co_med = show(co.median_wait_ms()),
+        it_next = show(it.after_silent_ms),
+        co_next = show(co.after_silent_ms)
+    );
+    Some(Finding::new(
+        "one_at_a_time",
+        t!(S, "finding.one_at_a_time.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::measure::{Counted, Silent, Totals, MAX_LINE};
+    use super::*;
+    use crate::report::Call;
+
+    fn ans(case: Case, reply: &str, counted: Option<Counted>, server: ServerDid) -> Answer {
+        let payload = case.payload(MAX_LINE);
+        Answer {
+            case,
+            sent: payload.len(),
+            reply: reply.into(),
+            end: Call::Ok,
+            counted,
+            py2: Some(crate::line::count::python2_count(&payload)),
+            py3: Some(match crate::line::count::python3_count(&payload) {
+                Ok(n) => Py3::Count(n),
+                Err(_) => Py3::UnicodeDecodeError,
+            }),
+            server: Some(server),
+        }
+    }
+
+    fn c(bytes: usize, chars: Option<usize>) -> Option<Counted> {
+        Some(Counted { bytes, chars })
+    }
+
+    fn mode(mode: ServerMode, wait: f64, next: f64) -> ModeRun {
+        ModeRun {
+            mode,
+            clients: 20,
+            idle_ms: 1000,
+            correct: 19,
+            waits_ms: vec![wait; 19],
+            after_silent_ms: Some(next),
+            silent: Silent {
+                reply: "No input for 1 s. Closing.".into(),
+                after_ms: 1001,
+                end: Call::Ok,
+            },
+            totals: Totals {
+                clients: 20,
+                answered: 19,
+                errors: vec![(ServerDid::IdleTimeout, 1)],
+            },
+        }
+    }
+
+    /// Data as this server gives it.
+    fn book() -> Data {
+        let five = "You entered 5 characters.\n";
+        let ok = ServerDid::Answered;
+        Data {
+            max_line: MAX_LINE,
+            greeting: "welcome, ('127.0.0.1', 1)\nPlease enter a string:".into(),
+            answers: vec![
+                ans(Case::AsciiLf, five, c(5, Some(5)), ok.clone()),
+                ans(Case::AsciiCrlf, five, c(5, Some(5)), ok.clone()),
+                ans(
+                    Case::Chinese,
+                    "You entered 2 characters (6 bytes in UTF-8).\n",
+                    c(6, Some(2)),
+                    ok.clone(),
+                ),
+                ans(
+                    Case::InvalidUtf8,
+                    "You entered 5 bytes (not valid UTF-8, so counted as bytes).\n",
+                    c(5, None),
+                    ok.clone(),
+                ),
+                ans(Case::Empty, "You entered 0 characters.\n", c(0, Some(0)), ok),
+            ],
+            modes: vec![
+                mode(ServerMode::Iterative, 1001.2, 1001.7),
+                mode(ServerMode::Concurrent, 1.0, 0.9),
+            ],
+        }
+    }
+
+    fn verdict(d: &Data, id: &str) -> Verdict {
+        findings(d).into_iter().find(|f| f.id == id).unwrap().verdict
+    }
+
+    fn set(d: &mut Data, case: Case, f: impl FnOnce(&mut Answer)) {
+        f(d.answers.iter_mut().find(|a| a.case == case).unwrap())
+    }
+
+    #[test]
+    fn counts_characters_is_refuted_by_2_characters_in_6_bytes() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "counts_characters"), Verdict::Refuted);
+        set(&mut d, Case::Chinese, |a| a.py2 = Some(2));
+        assert_eq!(verdict(&d, "counts_characters"), Verdict::Depends);
+    }
+
+    #[test]
+    fn crlf_same_needs_the_same_count_of_5() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "crlf_same"), Verdict::Confirmed);
+        set(&mut d, Case::AsciiCrlf, |a| {
+            a.counted = c(6, Some(6));
+            a.reply = "You entered 6 characters.\n".into();
+        });
+        assert_eq!(verdict(&d, "crlf_same"), Verdict::Refuted);
+    }
+
+    #[test]
+    fn invalid_utf8_is_refuted_when_the_next_client_is_not_served() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "invalid_utf8"), Verdict::Confirmed);
+        set(&mut d, Case::Empty, |a| {
+            a.server = Some(ServerDid::Other("ECONNREFUSED".into()));
+            a.counted = None;
+        });
+        assert_eq!(verdict(&d, "invalid_utf8"), Verdict::Refuted);
+    }
+
+    #[test]
+    fn one_at_a_time_gives_each_verdict() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "one_at_a_time"), Verdict::Confirmed);
+        d.modes[0].after_silent_ms = Some(3.0);
+        assert_eq!(verdict(&d, "one_at_a_time"), Verdict::Refuted);
+        d.modes[0].after_silent_ms = None;
+        assert_eq!(verdict(&d, "one_at_a_time"), Verdict::Depends);
+    }
+
+    #[test]
+    fn a_missing_case_leaves_its_finding_out() {
+        let mut d = book();
+        d.answers.retain(|a| a.case != Case::Chinese);
+        assert!(findings(&d).iter().all(|f| f.id != "counts_characters"));
+        assert_eq!(findings(&d).len(), 3);
+    }
+
+    #[test]
+    fn evidence_quotes_the_measurement_in_both_languages() {
+        let f = findings(&book());
+        let one = f.iter().find(|f| f.id == "one_at_a_time").unwrap();
+        assert!(
+            one.evidence.contains("1001.7") && one.evidence.contains("19 clients"),
+            "{}",
+            one.evidence
+        );
+        assert!(one.zh.as_ref().unwrap().evidence.contains("1001.7"));
+        let zh = f.iter().find(|f| f.id == "counts_characters").unwrap();
+        assert!(zh.evidence.contains("2 characters in 6 bytes"), "{}", zh.evidence);
+    }
+}
