@@ -181,72 +181,8 @@ pub static LABS: &[Lab] = &[
     entry::<gopherd::Gopherd>(),
 ];
 
-/// Transitional, until a lab returns typed data: the lab built its report itself,
-/// and its tables, findings and notes are taken from it as they are.
-#[macro_export]
-macro_rules! legacy_experiment {
-    ($ty:ident, $id:literal, $args:ty, $measure:expr $(, program = $program:expr)?) => {
-        pub struct $ty;
-        static STRINGS: $crate::report::Catalogue =
-            $crate::report::Catalogue::new($id, include_str!("strings.toml"));
-        impl $crate::labs::Experiment for $ty {
-            const ID: &'static str = $id;
-            type Args = $args;
-            type Data = $crate::report::Report;
-            fn strings() -> &'static $crate::report::Catalogue {
-                &STRINGS
-            }
-            fn measure(args: &$args, ctx: &$crate::sandbox::Ctx) -> anyhow::Result<Self::Data> {
-                ($measure)(args, ctx)
-            }
-            fn tables(d: &Self::Data) -> Vec<$crate::report::Table> {
-                d.tables.clone()
-            }
-            fn findings(d: &Self::Data) -> Vec<$crate::report::Finding> {
-                d.findings.clone()
-            }
-            fn notes(d: &Self::Data) -> Vec<$crate::report::Text> {
-                (0..d.notes.len())
-                    .map(|i| $crate::report::Text {
-                        en: d.notes[i].clone(),
-                        zh: $crate::report::note_in_zh(&d.notes, &d.notes_zh, i).to_string(),
-                    })
-                    .collect()
-            }
-            fn data_json(_: &Self::Data) -> serde_json::Value {
-                serde_json::Value::Null
-            }
-            $(fn program(args: &$args, env: &$crate::labs::Env) -> Option<anyhow::Result<std::process::ExitCode>> {
-                ($program)(args, env)
-            })?
-        }
-    };
-}
-
-/// Transitional: the empty report a legacy lab fills in.
-pub fn report_for(id: &str) -> Report {
-    Report::new(id, "", "")
-}
-
-/// Transitional: "yes" / "no" in English text.
-pub fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
-/// Transitional: "是" / "否" for the same flag in Chinese text.
-pub fn yes_no_zh(b: bool) -> &'static str {
-    if b {
-        "是"
-    } else {
-        "否"
-    }
-}
-
-/// Transitional: the lab's own programs still write as they run; a closed pipe is no error.
+/// The lab's own programs (the servers, the client) write as they run: a server's log cannot
+/// wait for the end. A reader that went away (`| head`) is no error.
 pub fn print(text: &str) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
