@@ -551,6 +551,39 @@ fn a_trickling_server_is_cut_off_by_max_time() {
 }
 
 #[test]
+fn a_server_sending_a_byte_every_5_s_is_cut_off_with_the_defaults() {
+    // The case: the read timeout (10 s) restarts on every byte and --max-time is an
+    // hour; the default minimum rate ends it (at the 30 s window) with an error naming it.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = accept_within(&l);
+        // Bounded: 55 s at most, or until the client has gone (the write fails).
+        for _ in 0..11 {
+            if s.write_all(b"x").is_err() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        false
+    });
+    let out = common::lab()
+        .timeout(Duration::from_secs(59))
+        .args(["gopher", &format!("gopher://127.0.0.1:{port}/0/t")])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--speed-limit"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        h.join().unwrap(),
+        "the client left while the server still trickled"
+    );
+}
+
+#[test]
 fn unreachable_and_unknown_host_inside_an_empty_namespace() {
     if !is_root() || find("unshare").is_none() {
         eprintln!("\n*** SKIPPED: needs root and unshare for a namespace with no network ***\n");

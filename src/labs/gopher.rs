@@ -147,6 +147,7 @@ fn options(args: &Args, chunk: usize) -> Result<Options> {
         max_bytes: args.max_bytes,
         chunk,
         max_time: Duration::from_secs_f64(args.max_time),
+        ..Options::default()
     })
 }
 
@@ -755,6 +756,7 @@ fn book_fetch(port: u16, selector: &[u8]) -> Result<Fetched> {
         max_bytes: 1 << 20,
         chunk: BOOK_CHUNK,
         max_time: Duration::from_secs(10),
+        ..Options::default()
     };
     let mut raw = Vec::new();
     let ex = client::fetch(&t, &opts, &mut |c| {
