@@ -339,6 +339,9 @@ impl Conn {
             }
             State::Sending(_) => {
                 self.finish(shared, Some("write timeout"));
+                // A reset, not a FIN behind megabytes it will never read: the kernel frees
+                // the send buffer at once instead of probing a zero window for minutes.
+                let _ = socket2::SockRef::from(&self.sock).set_linger(Some(Duration::ZERO));
                 false
             }
             State::Draining(_) => false,
