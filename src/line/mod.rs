@@ -2,4 +2,5 @@
 //! `lab serve` runs it; its report drives it with real clients.
 
 pub mod count;
+pub mod event;
 pub mod server;

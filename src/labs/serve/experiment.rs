@@ -325,7 +325,7 @@ fn modes_table() -> Result<Table> {
             "服务器的汇总",
         ],
     );
-    for mode in [Mode::Iterative, Mode::Concurrent] {
+    for mode in [Mode::Iterative, Mode::Event] {
         let m = load(mode)?;
         let mut waits: Vec<f64> = m.waits_ms.clone();
         waits.sort_by(|a, b| a.total_cmp(b));
@@ -531,14 +531,14 @@ fn mode_findings(report: &mut Report, t: &Table) {
             .and_then(|v| v.as_f64())
     };
     let idle = LOAD_IDLE.as_millis() as f64;
-    let (it, co) = (get("iterative", "wait_max_ms"), get("concurrent", "wait_max_ms"));
+    let (it, co) = (get("iterative", "wait_max_ms"), get(Mode::Event.name(), "wait_max_ms"));
     let (it_med, co_med) = (
         get("iterative", "wait_median_ms"),
-        get("concurrent", "wait_median_ms"),
+        get(Mode::Event.name(), "wait_median_ms"),
     );
     let (it_next, co_next) = (
         get("iterative", "after_silent_ms"),
-        get("concurrent", "after_silent_ms"),
+        get(Mode::Event.name(), "after_silent_ms"),
     );
     let verdict = match (it_next, co_next) {
         (Some(i), Some(c)) if i >= idle * 0.9 && c < idle / 2.0 => Verdict::Confirmed,
