@@ -3,4 +3,5 @@
 
 pub mod count;
 pub mod event;
+pub mod hostile;
 pub mod server;
