@@ -91,6 +91,9 @@ pub struct Outcome {
 
 /// Drives `mix` at the server on `addr`; watches process `pid` (the server's) if given.
 pub fn drive(addr: SocketAddr, mix: &Mix, pid: Option<u32>) -> Outcome {
+    // One exchange first: the server has surely set itself up (its pipes, its epoll) before
+    // its descriptors are counted as the baseline.
+    let _ = one_client(addr, mix.timeout, 0);
     let mut out = Outcome {
         fds_before: pid.and_then(fd_count),
         ..Outcome::default()
