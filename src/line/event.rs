@@ -67,6 +67,8 @@ struct Loop<'a> {
     summary: Summary,
     next_sweep: Option<Instant>,
     accept_paused: Option<Instant>,
+    /// The last accept stopped at the cap, not at an empty queue.
+    at_cap: bool,
 }
 
 /// Runs the event loop until `stop` fires or `max_clients` have been served.
@@ -94,6 +96,7 @@ pub fn serve(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Re
         summary: Summary::default(),
         next_sweep: None,
         accept_paused: None,
+        at_cap: false,
     };
     lp.run(listener, stop)?;
     lp.close_all();
@@ -134,8 +137,8 @@ impl Loop<'_> {
                 self.accept_paused = None;
                 accept = true;
             }
-            // Also after closes: a seat may have freed while the accept queue still holds clients.
-            if accept || self.clients.len() < self.cap() {
+            // Also after closes, if the cap stopped the last accept: the queue may still hold clients.
+            if accept || (self.at_cap && self.clients.len() < self.cap()) {
                 self.accept_all(listener);
             }
         }
@@ -162,10 +165,12 @@ impl Loop<'_> {
 
     /// Takes waiting clients until the queue is empty, the cap is reached, or accept fails.
     fn accept_all(&mut self, listener: &Socket) {
-        while self.accept_paused.is_none()
-            && self.clients.len() < self.cap()
-            && !server::limit_reached(self.cfg, self.accepted)
-        {
+        self.at_cap = false;
+        while self.accept_paused.is_none() && !server::limit_reached(self.cfg, self.accepted) {
+            if self.clients.len() >= self.cap() {
+                self.at_cap = true;
+                return;
+            }
             match listener.accept() {
                 Ok((s, addr)) => self.admit(s, addr.as_socket()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

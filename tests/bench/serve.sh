@@ -47,6 +47,7 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 start() {
     local name=$1
     shift
+    : >"$tmp/$name.out" # exists before the child's own redirection: no race with sed below
     "$@" >"$tmp/$name.out" 2>/dev/null &
     pid=$!
     pids+=("$pid")
