@@ -151,6 +151,33 @@ fn round(addr: SocketAddr, f: &Fixture) -> (usize, usize) {
     (lost, wrong)
 }
 
+/// The CLI's cap of 64 held by 80 clients that never read (write time-out 30 s): once they
+/// have stalled for a second, each newcomer takes the seat of the one stalled longest.
+fn small_cap_is_not_locked_out(f: &Fixture) {
+    let cfg = Config {
+        max_clients: 64,
+        ..Config::default()
+    };
+    let srv = server::spawn(&f.root, cfg).unwrap();
+    let hogs: Vec<TcpStream> = (0..80).map(|_| stalled(srv.addr())).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..20 {
+        let body = fetch(srv.addr(), b"/small.txt\r\n");
+        assert_eq!(
+            body.as_deref(),
+            Some(&[TEXT, b".\r\n"].concat()[..]),
+            "served despite the hogs"
+        );
+    }
+    let log = srv.served();
+    let evicted = log.iter().filter(|r| r.outcome.starts_with("evicted")).count();
+    let busy = log.iter().filter(|r| r.outcome == "busy").count();
+    // The first newcomer evicts a hog; its own seat frees when it is done, for the next.
+    assert!(evicted >= 1 && busy <= 80 - 64, "{evicted} evicted, {busy} busy");
+    drop(hogs);
+    drop(srv);
+}
+
 #[test]
 fn hostile_mix_leaves_well_behaved_clients_served() {
     lab::sys::rlimit::raise_nofile().unwrap();
@@ -213,6 +240,7 @@ fn hostile_mix_leaves_well_behaved_clients_served() {
     );
     assert!(log.iter().all(|r| !r.outcome.contains("panic")));
     drop(srv);
+    small_cap_is_not_locked_out(&f);
     let grew_mib = status_kib("VmHWM:").saturating_sub(rss_before) / 1024;
     assert!(grew_mib < 128, "peak memory grew by {grew_mib} MiB");
     // Sockets close asynchronously in no thread here: every descriptor is back.

@@ -29,6 +29,8 @@ const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 /// Sweeps for expired deadlines are at least this far apart.
 const SWEEP_GRAIN: Duration = Duration::from_millis(10);
+/// A response that took no byte for this long may be dropped to seat a new client.
+const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// After accept fails (EMFILE...), wait this long before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(20);
 
@@ -43,6 +45,8 @@ struct Conn {
     peer: SocketAddr,
     state: State,
     deadline: Instant,
+    /// When the response last made progress (or began).
+    progress_at: Instant,
     selector: String,
     kind: char,
     /// The outcome recorded once the response is written: "ok" or the refusal's reason.
@@ -153,7 +157,7 @@ impl Loop<'_> {
         if sock.set_nonblocking(true).is_err() {
             return;
         }
-        if self.conns.len() >= self.shared.cfg.max_clients {
+        if self.conns.len() >= self.shared.cfg.max_clients && !self.evict_stalled() {
             return refuse_busy(self.shared, sock, peer);
         }
         let id = self.next_id;
@@ -174,6 +178,7 @@ impl Loop<'_> {
             peer,
             state: State::Reading(Vec::with_capacity(256)),
             deadline,
+            progress_at: Instant::now(),
             selector: String::new(),
             kind: '-',
             why: "ok".into(),
@@ -181,6 +186,26 @@ impl Loop<'_> {
         self.conns.insert(id, conn);
         // The request may already be there: its edge came before the registration.
         self.step(id);
+    }
+
+    /// Full: the response stalled longest (no byte taken for [`EVICT_AFTER`]) gives its seat
+    /// to the newcomer, so clients that stop reading cannot lock the others out for a whole
+    /// write time-out. True if one was dropped.
+    fn evict_stalled(&mut self) -> bool {
+        let now = Instant::now();
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Sending(_)))
+            .filter(|(_, c)| now.duration_since(c.progress_at) >= EVICT_AFTER)
+            .min_by_key(|(_, c)| c.progress_at)
+            .map(|(&id, _)| id);
+        let Some(c) = victim.and_then(|id| self.conns.remove(&id)) else {
+            return false;
+        };
+        c.finish(self.shared, Some("evicted: stalled while the server was full"));
+        let _ = socket2::SockRef::from(&c.sock).set_linger(Some(Duration::ZERO));
+        true
     }
 
     fn plan_sweep(&mut self, at: Instant) {
@@ -277,7 +302,8 @@ impl Conn {
                     let before = r.sent;
                     let pumped = r.pump(&self.sock);
                     if r.sent > before {
-                        self.deadline = Instant::now() + shared.cfg.write_timeout;
+                        self.progress_at = Instant::now();
+                        self.deadline = self.progress_at + shared.cfg.write_timeout;
                     }
                     match pumped {
                         Ok(Pump::Blocked) => return Flow::Wait,
@@ -304,7 +330,8 @@ impl Conn {
     fn refusal(&mut self, shared: &Shared, msg: &str, why: &str) -> State {
         self.kind = '3';
         self.why = why.into();
-        self.deadline = Instant::now() + shared.cfg.write_timeout;
+        self.progress_at = Instant::now();
+        self.deadline = self.progress_at + shared.cfg.write_timeout;
         State::Sending(Response::memory(error_item(msg, &here(shared, &self.sock))))
     }
 
@@ -397,7 +424,8 @@ fn drain(mut sock: &TcpStream, drained: &mut usize) -> Flow {
 fn respond(shared: &Shared, c: &mut Conn, line: &[u8]) -> State {
     let selector = selector_of(line);
     c.selector = String::from_utf8_lossy(selector).into_owned();
-    c.deadline = Instant::now() + shared.cfg.write_timeout;
+    c.progress_at = Instant::now();
+    c.deadline = c.progress_at + shared.cfg.write_timeout;
     let here = here(shared, &c.sock);
     let mut t = match select::resolve(&shared.root, selector) {
         Err(r) => return c.refusal(shared, &r.message(), r.reason()),
