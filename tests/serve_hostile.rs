@@ -3,7 +3,7 @@
 //! held (re-opened when closed), 50 lines of 1 MiB with no newline, 50 resets and 100 lines
 //! that are not UTF-8. Asserts what the server did — every answer exact, every giant line
 //! refused, its peak memory, one thread, its descriptors back — and that it holds 10,000
-//! connections at once. Bounded: every client has a 10 s limit and the mix a 40 s budget.
+//! connections at once. Bounded: every client has a 10 s limit and no client starts after 30 s.
 
 use lab::line::hostile::{self, Mix};
 use lab::line::server::Mode;

@@ -4,9 +4,10 @@
 //! (SO_LINGER 0) and lines that are not UTF-8; the server process is watched through /proc
 //! for its peak memory, threads and descriptors.
 //!
-//! Every client is bounded by [`Mix::timeout`] and the whole run by [`Mix::budget`]: a design
-//! that answers nobody (the iterative one behind an idle client) ends the run on time, and
-//! the clients never started are counted as such.
+//! Every client is bounded by [`Mix::timeout`] and no client starts after [`Mix::budget`]: a
+//! design that answers nobody (the iterative one behind an idle client) ends the run on time
+//! (at most the budget, plus a time-out for clients in flight, plus 5 s for the descriptors to
+//! settle), and the clients never started are counted as such.
 
 use super::count;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -51,7 +52,7 @@ impl Mix {
             resets: 50,
             garbage: 100,
             timeout: Duration::from_secs(10),
-            budget: Duration::from_secs(40),
+            budget: Duration::from_secs(30),
         }
     }
 }
@@ -110,7 +111,7 @@ pub fn drive(addr: SocketAddr, mix: &Mix, pid: Option<u32>) -> Outcome {
             s.spawn(move || watch(pid, stop, peaks));
         }
         s.spawn(|| hold_idle(addr, mix, &stop, &tally));
-        s.spawn(|| hostile(addr, mix, &tally));
+        s.spawn(|| hostile(addr, mix, started, &tally));
         let workers: Vec<_> = (0..mix.at_once.max(1))
             .map(|_| s.spawn(|| well_behaved(addr, mix, started, &next, &tally, &latencies)))
             .collect();
@@ -246,6 +247,10 @@ fn hold_idle(addr: SocketAddr, mix: &Mix, stop: &AtomicBool, tally: &Tally) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
         for slot in held.iter_mut() {
+            // Each re-open may wait a whole time-out: look at the flag between them.
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
             let closed = match slot {
                 Some(s) => match s.read(&mut buf) {
                     Ok(0) => true,
@@ -267,7 +272,7 @@ fn hold_idle(addr: SocketAddr, mix: &Mix, stop: &AtomicBool, tally: &Tally) {
 }
 
 /// The giant lines, the resets and the garbage, a few at a time alongside the others.
-fn hostile(addr: SocketAddr, mix: &Mix, tally: &Tally) {
+fn hostile(addr: SocketAddr, mix: &Mix, started: Instant, tally: &Tally) {
     let jobs = Mutex::new(
         std::iter::repeat_n(0u8, mix.giant)
             .chain(std::iter::repeat_n(1, mix.resets))
@@ -277,7 +282,10 @@ fn hostile(addr: SocketAddr, mix: &Mix, tally: &Tally) {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| loop {
-                let Some(job) = jobs.lock().ok().and_then(|mut j| j.pop()) else {
+                // Past the budget the rest are not run: a server that answers nobody must
+                // not keep the run going for jobs x time-out.
+                let job = jobs.lock().ok().and_then(|mut j| j.pop());
+                let Some(job) = job.filter(|_| started.elapsed() < mix.budget) else {
                     return;
                 };
                 match job {
