@@ -285,24 +285,32 @@ pub(super) fn limit_reached(cfg: &Config, accepted: u64) -> bool {
 fn iterative(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut accepted = 0;
+    // After a client, try accept(2) before poll(2): under load the next one is already queued,
+    // and a stop still shows, since every client's reads poll the stop descriptor too.
+    let mut queued = false;
     loop {
         if limit_reached(cfg, accepted) {
             summary.stopped_by = format!("served --max-clients {accepted}");
             break;
         }
-        let ready = poll::readable(&[&stop.as_fd(), &listener.as_fd()], None).context("poll")?;
-        if ready[0] {
-            if let Some(why) = stop.reason() {
-                summary.stopped_by = why;
-                break;
+        if !queued {
+            let ready = poll::readable(&[&stop.as_fd(), &listener.as_fd()], None).context("poll")?;
+            if ready[0] {
+                if let Some(why) = stop.reason() {
+                    summary.stopped_by = why;
+                    break;
+                }
+            }
+            if !ready[1] {
+                continue;
             }
         }
-        if !ready[1] {
-            continue;
-        }
+        queued = false;
         if let Accepted::Client(s, peer) = accept(listener, &mut summary, cfg.log) {
             accepted += 1;
             let r = handle(s, peer, cfg, &stop.as_fd());
+            // A client told "shutting down" means the stop fired: let the poll above see it.
+            queued = r.outcome != "shutdown";
             summary.add(r, cfg, keep);
         }
     }
