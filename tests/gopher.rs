@@ -138,6 +138,9 @@ fn spawn_group(mut cmd: std::process::Command) -> Child {
 }
 
 /// gophernicus is inetd-style and refuses root: socat listens and runs it per connection.
+/// `-nf`: no menu footer. The footer names the platform, found with lsb_release, which a
+/// fresh machine answered late the first time: two fetches then differed ("on " vs "on
+/// Debian/12 x86_64"). Dates and sizes in its menus are the files', fixed for the test.
 fn gophernicus() -> Option<Peer> {
     let (g, socat) = (find("gophernicus")?, find("socat")?);
     let (dir, root) = gopher_root();
@@ -149,7 +152,7 @@ fn gophernicus() -> Option<Peer> {
         ));
     }
     exec.push_str(&format!(
-        "{} -h 127.0.0.1 -p {port} -r {} -nv",
+        "{} -h 127.0.0.1 -p {port} -r {} -nv -nf",
         g.display(),
         root.display()
     ));
@@ -227,14 +230,19 @@ fn exercise(p: &Peer) {
     assert_eq!(text["type"], "0", "{}", p.name);
     assert_eq!(bin["type"], "9", "{}", p.name);
     assert_eq!(text["port"], p.port);
-    // The raw menu is byte for byte what curl gets.
+    // The raw menu is byte for byte what curl gets. Fetched by curl before and after lab: if
+    // the peer's own answer changes between requests, say so rather than blame lab.
     let menu_url = format!("gopher://{base}/1");
+    let before = curl(&menu_url);
+    let ours = lab_out(&["gopher", &menu_url, "--raw"]);
+    let after = curl(&menu_url);
     assert_eq!(
-        lab_out(&["gopher", &menu_url, "--raw"]),
-        curl(&menu_url),
-        "{}: raw menu",
+        String::from_utf8_lossy(&before),
+        String::from_utf8_lossy(&after),
+        "{}: the peer's menu changed between two requests (dynamic content)",
         p.name
     );
+    assert_eq!(ours, before, "{}: raw menu", p.name);
 
     // The text: raw equals curl; the default output applies the dot rules, and with a server
     // that neither stuffs nor terminates, that changes nothing (".leading dot" stays).
@@ -540,6 +548,39 @@ fn a_trickling_server_is_cut_off_by_max_time() {
     ]);
     assert!(line.contains("--max-time"), "{line}");
     assert!(h.join().unwrap(), "the client left before the server stopped");
+}
+
+#[test]
+fn a_server_sending_a_byte_every_5_s_is_cut_off_with_the_defaults() {
+    // The issue's case: the read timeout (10 s) restarts on every byte and --max-time is an
+    // hour; the default minimum rate ends it (at the 30 s window) with an error naming it.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = accept_within(&l);
+        // Bounded: 55 s at most, or until the client has gone (the write fails).
+        for _ in 0..11 {
+            if s.write_all(b"x").is_err() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        false
+    });
+    let out = common::lab()
+        .timeout(Duration::from_secs(59))
+        .args(["gopher", &format!("gopher://127.0.0.1:{port}/0/t")])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--speed-limit"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        h.join().unwrap(),
+        "the client left while the server still trickled"
+    );
 }
 
 #[test]

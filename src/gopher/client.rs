@@ -1,7 +1,10 @@
 //! The book's exchange on a socket2 socket: connect to HOST:PORT, send the selector and
 //! CR LF, then read until the server closes (recv returns 0). Every step is bounded: a
-//! connect timeout, a read timeout per recv, and a byte cap. The reply is handed to a sink
-//! chunk by chunk, so memory stays the size of one buffer however large the download.
+//! connect timeout, a read timeout per recv, a byte cap, a minimum rate over a window (as
+//! curl's --speed-limit/--speed-time: a server trickling a byte now and then never trips
+//! the read timeout), and a deadline for the whole exchange that every wait is cut to.
+//! The reply is handed to a sink chunk by chunk, so memory stays the size of one buffer
+//! however large the download.
 
 use super::url::Target;
 use anyhow::{anyhow, Context, Result};
@@ -27,10 +30,18 @@ pub struct Options {
     pub max_bytes: u64,
     /// Bytes asked of each recv.
     pub chunk: usize,
-    /// Longest the whole transfer may take: a server that trickles a byte now and then
-    /// never trips the read timeout, and must still not hold the client forever.
+    /// Longest the whole exchange (connect included) may take; every wait is cut to it.
     pub max_time: Duration,
+    /// Bytes per second the transfer must average over each `speed_time` window (0: no check).
+    pub speed_limit: u64,
+    /// The window of the rate check.
+    pub speed_time: Duration,
 }
+
+/// Default minimum rate: far below any real link, far above a server that trickles.
+pub const SPEED_LIMIT: u64 = 1024;
+/// Default window of the rate check: a trickling server is cut off within this.
+pub const SPEED_TIME: Duration = Duration::from_secs(30);
 
 impl Default for Options {
     fn default() -> Self {
@@ -40,6 +51,8 @@ impl Default for Options {
             max_bytes: u64::MAX,
             chunk: BIG_CHUNK,
             max_time: Duration::from_secs(3600),
+            speed_limit: SPEED_LIMIT,
+            speed_time: SPEED_TIME,
         }
     }
 }
@@ -53,6 +66,54 @@ pub enum End {
     /// The --max-bytes cap was reached.
     Cap,
 }
+
+/// How the reply's last bytes end, for a menu or a text (RFC 1436: a lone "." line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Nothing came.
+    Empty,
+    /// The last line is a lone ".": the server said the item is complete.
+    DotLine,
+    /// Whole lines, but no final "." line (some servers just close).
+    NoDotLine,
+    /// The last line has no line end: cut short, or never meant to end.
+    NoLineEnd,
+}
+
+impl Ending {
+    /// Classifies the last bytes of a reply (at most [`TAIL`] are needed).
+    pub fn of(tail: &[u8]) -> Ending {
+        if tail.is_empty() {
+            return Ending::Empty;
+        }
+        if !tail.ends_with(b"\n") {
+            return Ending::NoLineEnd;
+        }
+        let line = tail.strip_suffix(b"\n").unwrap_or(tail);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.strip_suffix(b".") {
+            Some(before) if before.is_empty() || before.ends_with(b"\n") => Ending::DotLine,
+            _ => Ending::NoDotLine,
+        }
+    }
+
+    /// A note for the user when a menu or text did not end as the protocol says.
+    pub fn note(self, total: u64) -> Option<String> {
+        match self {
+            Ending::DotLine | Ending::Empty => None,
+            Ending::NoDotLine => Some(format!(
+                "the reply ({total} bytes) ended without the final \".\" line: it may be incomplete"
+            )),
+            Ending::NoLineEnd => Some(format!(
+                "the reply ({total} bytes) ended in the middle of a line, with no line end and no final \".\" line: it is probably cut short"
+            )),
+        }
+    }
+}
+
+/// Bytes kept from the end of the reply: enough for "\n.\r\n".
+pub const TAIL: usize = 5;
 
 /// What happened on the wire.
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +129,11 @@ pub struct Exchange {
     pub end: End,
     pub connect_ms: f64,
     pub transfer_ms: f64,
+    /// The last bytes received (at most [`TAIL`]).
+    pub tail: Vec<u8>,
+    /// How the reply ended, read as a menu or a text would be; `None` when its bytes were
+    /// not seen (spliced straight to a file).
+    pub ending: Option<Ending>,
 }
 
 /// Resolves `host` and connects to the first address that answers.
@@ -128,9 +194,8 @@ struct Opened {
     connect_ms: f64,
 }
 
-fn open(target: &Target, opts: &Options) -> Result<Opened> {
-    let started = Instant::now();
-    let (sock, peer) = connect(&target.host, target.port, opts.connect_timeout)?;
+fn open(target: &Target, opts: &Options, started: Instant) -> Result<Opened> {
+    let (sock, peer) = connect(&target.host, target.port, opts.connect_timeout.min(opts.max_time))?;
     let connect_ms = ms(started.elapsed());
     sock.set_read_timeout(Some(opts.read_timeout))
         .context("setsockopt SO_RCVTIMEO")?;
@@ -162,6 +227,8 @@ impl Opened {
             end: End::Eof,
             connect_ms: self.connect_ms,
             transfer_ms: 0.0,
+            tail: Vec::new(),
+            ending: Some(Ending::Empty),
         }
     }
 }
@@ -173,6 +240,14 @@ impl Exchange {
         if self.chunk_sizes.len() < KEEP_CHUNKS {
             self.chunk_sizes.push(n);
         }
+    }
+
+    fn keep_tail(&mut self, data: &[u8]) {
+        self.tail
+            .extend_from_slice(&data[data.len().saturating_sub(TAIL)..]);
+        let extra = self.tail.len().saturating_sub(TAIL);
+        self.tail.drain(..extra);
+        self.ending = Some(Ending::of(&self.tail));
     }
 
     /// Bytes the next call may ask for, or `None` when the cap is reached.
@@ -192,19 +267,26 @@ pub fn fetch(
     opts: &Options,
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<Exchange> {
-    let o = open(target, opts)?;
+    let started = Instant::now();
+    let o = open(target, opts, started)?;
     let mut ex = o.exchange();
     let t0 = Instant::now();
+    let mut bounds = Bounds::new(started, opts, o.peer);
     let mut buf = vec![0u8; opts.chunk.max(1)];
     while let Some(want) = ex.room(opts, buf.len()) {
-        check_time(t0, opts, o.peer, ex.total)?;
+        bounds.before_recv(&o.sock, ex.total)?;
         let n = match (&o.sock).read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
+            Err(e) if is_timeout(&e) => {
+                bounds.timed_out(ex.total)?;
+                continue;
+            }
+            Err(e) => return Err(read_error(o.peer, &e, ex.total)),
         };
         ex.record(n);
+        ex.keep_tail(&buf[..n]);
         sink(&buf[..n]).map_err(|e| sink_error(e, ex.total))?;
     }
     ex.transfer_ms = ms(t0.elapsed());
@@ -217,20 +299,27 @@ pub fn fetch(
 pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Result<Exchange> {
     use crate::sys::splice;
     use std::os::fd::AsFd;
-    let o = open(target, opts)?;
+    let started = Instant::now();
+    let o = open(target, opts, started)?;
     let mut ex = o.exchange();
+    ex.ending = None;
     let t0 = Instant::now();
+    let mut bounds = Bounds::new(started, opts, o.peer);
     let chunk = opts.chunk.max(1);
     let (pr, pw) = splice::pipe(chunk).context("pipe for splice")?;
     let mut spliceable = true;
     let mut buf = Vec::new();
     while let Some(want) = ex.room(opts, chunk) {
-        check_time(t0, opts, o.peer, ex.total)?;
+        bounds.before_recv(&o.sock, ex.total)?;
         let n = match splice::splice(o.sock.as_fd(), pw.as_fd(), want) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(o.peer, &e, ex.total, opts.read_timeout)),
+            Err(e) if is_timeout(&e) => {
+                bounds.timed_out(ex.total)?;
+                continue;
+            }
+            Err(e) => return Err(read_error(o.peer, &e, ex.total)),
         };
         ex.record(n);
         let mut left = n;
@@ -262,24 +351,112 @@ pub fn fetch_to(target: &Target, opts: &Options, out: &mut std::fs::File) -> Res
     Ok(ex)
 }
 
-/// The --max-time bound on the whole transfer.
-fn check_time(t0: Instant, opts: &Options, peer: SocketAddr, got: u64) -> Result<()> {
-    if t0.elapsed() > opts.max_time {
-        return Err(anyhow!(
-            "the server at {peer} was still sending after {} s and {got} bytes (--max-time)",
-            opts.max_time.as_secs_f64()
-        ));
-    }
-    Ok(())
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
-fn read_error(peer: SocketAddr, e: &io::Error, got: u64, timeout: Duration) -> anyhow::Error {
-    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-        return anyhow!(
-            "the server at {peer} sent nothing for {} s (read timeout; try --timeout) after {got} bytes",
-            timeout.as_secs_f64()
-        );
+/// Shortest wait given to the kernel: SO_RCVTIMEO 0 would mean "for ever".
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
+/// What cut the current recv's wait short.
+#[derive(Clone, Copy)]
+enum Cut {
+    ReadTimeout,
+    Deadline,
+    Window,
+}
+
+/// The time bounds of one exchange: the --max-time deadline and the rate window. Each recv
+/// waits for the nearest of the three, so no bound is noticed late.
+struct Bounds<'a> {
+    opts: &'a Options,
+    peer: SocketAddr,
+    started: Instant,
+    deadline: Instant,
+    window_start: Instant,
+    window_got: u64,
+    cut: Cut,
+}
+
+impl<'a> Bounds<'a> {
+    fn new(started: Instant, opts: &'a Options, peer: SocketAddr) -> Bounds<'a> {
+        let now = Instant::now();
+        Bounds {
+            opts,
+            peer,
+            started,
+            deadline: started + opts.max_time,
+            window_start: now,
+            window_got: 0,
+            cut: Cut::ReadTimeout,
+        }
     }
+
+    /// Checks the bounds and sets the socket's receive timeout to the nearest one.
+    fn before_recv(&mut self, sock: &Socket, got: u64) -> Result<()> {
+        let now = Instant::now();
+        self.check_rate(now, got)?;
+        let left = self.deadline.saturating_duration_since(now);
+        if left < MIN_WAIT {
+            return Err(self.max_time_error(got));
+        }
+        let window_left = (self.window_start + self.opts.speed_time).saturating_duration_since(now);
+        let mut wait = (self.opts.read_timeout, Cut::ReadTimeout);
+        if left < wait.0 {
+            wait = (left, Cut::Deadline);
+        }
+        if self.opts.speed_limit > 0 && window_left < wait.0 {
+            wait = (window_left, Cut::Window);
+        }
+        self.cut = wait.1;
+        sock.set_read_timeout(Some(wait.0.max(MIN_WAIT)))
+            .context("setsockopt SO_RCVTIMEO")
+    }
+
+    /// A recv timed out: an error, unless it was only the rate window's end and the rate holds.
+    fn timed_out(&mut self, got: u64) -> Result<()> {
+        match self.cut {
+            Cut::Deadline => Err(self.max_time_error(got)),
+            Cut::Window => self.check_rate(Instant::now().max(self.window_start + self.opts.speed_time), got),
+            Cut::ReadTimeout => Err(anyhow!(
+                "the server at {} sent nothing for {} s (read timeout; try --timeout) after {got} bytes",
+                self.peer,
+                self.opts.read_timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    /// At each window's end: enough bytes came in it, or the transfer is too slow.
+    fn check_rate(&mut self, now: Instant, got: u64) -> Result<()> {
+        let window = self.opts.speed_time;
+        if self.opts.speed_limit == 0 || now < self.window_start + window {
+            return Ok(());
+        }
+        let came = got - self.window_got;
+        if (came as f64) < self.opts.speed_limit as f64 * window.as_secs_f64() {
+            return Err(anyhow!(
+                "the server at {} sent {came} bytes in {} s, below {} bytes/s (--speed-limit, --speed-time) after {got} bytes",
+                self.peer,
+                window.as_secs_f64(),
+                self.opts.speed_limit
+            ));
+        }
+        self.window_start = now;
+        self.window_got = got;
+        Ok(())
+    }
+
+    fn max_time_error(&self, got: u64) -> anyhow::Error {
+        anyhow!(
+            "the server at {} was still sending after {:.1} s and {got} bytes (--max-time {} s)",
+            self.peer,
+            self.started.elapsed().as_secs_f64(),
+            self.opts.max_time.as_secs_f64()
+        )
+    }
+}
+
+fn read_error(peer: SocketAddr, e: &io::Error, got: u64) -> anyhow::Error {
     anyhow!(
         "recv from {peer} after {got} bytes: {} ({e})",
         crate::sys::errno_name(e)
@@ -414,5 +591,74 @@ mod tests {
         let _ = done.send(());
         assert!(format!("{e:#}").contains("read timeout"), "{e:#}");
         server.join().unwrap();
+    }
+
+    #[test]
+    fn endings_are_classified_from_the_tail() {
+        assert_eq!(Ending::of(b""), Ending::Empty);
+        assert_eq!(Ending::of(b"x\r\n.\r\n"), Ending::DotLine);
+        assert_eq!(Ending::of(b".\r\n"), Ending::DotLine);
+        assert_eq!(Ending::of(b"\n.\n"), Ending::DotLine);
+        assert_eq!(Ending::of(b"a.\r\n"), Ending::NoDotLine);
+        assert_eq!(Ending::of(b"abc\n"), Ending::NoDotLine);
+        assert_eq!(Ending::of(b"\n."), Ending::NoLineEnd);
+        assert!(Ending::NoLineEnd.note(7).unwrap().contains("no line end"));
+        assert!(Ending::DotLine.note(7).is_none());
+    }
+
+    /// A server that writes one byte every `every` until the client leaves, the test drops
+    /// the returned sender, or 20 s pass. Joined: true if it saw the client leave.
+    fn trickle(every: Duration) -> (u16, std::sync::mpsc::Sender<()>, std::thread::JoinHandle<bool>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                if s.write_all(b"x").is_err() {
+                    return true;
+                }
+                if stopped.recv_timeout(every) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                    return false;
+                }
+            }
+            false
+        });
+        (port, stop, h)
+    }
+
+    #[test]
+    fn a_trickle_below_the_rate_is_cut_off_and_says_why() {
+        let (port, _stop, h) = trickle(Duration::from_millis(100));
+        let opts = Options {
+            speed_limit: 100,
+            speed_time: Duration::from_millis(500),
+            ..Options::default()
+        };
+        let mut tail = Vec::new();
+        let e = fetch(&target(port, b""), &opts, &mut |c| {
+            tail.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("--speed-limit"), "{e:#}");
+        assert!(!tail.is_empty(), "some bytes came before the cut");
+        assert!(h.join().unwrap(), "the server saw the client leave");
+    }
+
+    #[test]
+    fn max_time_cuts_the_wait_for_a_silent_server_short() {
+        // One byte, then silence: the read timeout (10 s) is longer than --max-time, so
+        // only a wait cut to the deadline ends this with the --max-time error.
+        let (port, stop, h) = trickle(Duration::from_secs(30));
+        let opts = Options {
+            max_time: Duration::from_millis(300),
+            ..Options::default()
+        };
+        let e = fetch(&target(port, b""), &opts, &mut |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("--max-time"), "{e:#}");
+        drop(stop);
+        h.join().unwrap();
     }
 }

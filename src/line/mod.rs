@@ -2,4 +2,6 @@
 //! `lab serve` runs it; its report drives it with real clients.
 
 pub mod count;
+pub mod event;
+pub mod hostile;
 pub mod server;

@@ -20,19 +20,47 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// One client at a time (the book), or each client on its own (reused) thread, up to a cap.
+/// The book's three server designs (third edition, chapter 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// One client at a time, as the book's srv_single.py: one silent client blocks everyone.
     Iterative,
-    Concurrent,
+    /// A thread per client (srv_threaded.py), up to --max-concurrent threads: each idle client
+    /// holds a whole thread until its idle time-out.
+    Threaded,
+    /// One thread, an epoll event loop (srv_async.py): an idle client costs a descriptor, not
+    /// a thread, so thousands are held at once. `concurrent` means this since idle clients
+    /// took every thread of the threaded design and locked the others out.
+    #[value(alias = "concurrent")]
+    Event,
 }
 
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Iterative => "iterative",
-            Mode::Concurrent => "concurrent",
+            Mode::Threaded => "threaded",
+            Mode::Event => "event",
+        }
+    }
+
+    /// Clients in service at once by default: a thread each in the threaded mode; in the
+    /// event mode, a descriptor each (RLIMIT_NOFILE is raised to its hard limit).
+    pub fn default_max_concurrent(self) -> usize {
+        match self {
+            Mode::Iterative => 1,
+            Mode::Threaded => 256,
+            Mode::Event => 16_384,
+        }
+    }
+
+    /// The listen() backlog by default: the book's 1 for the book's server; room for a burst
+    /// for the others, or a burst of connects waits out SYN retries (1 s, 3 s, ...).
+    pub fn default_backlog(self) -> i32 {
+        match self {
+            Mode::Iterative => 1,
+            Mode::Threaded | Mode::Event => 1024,
         }
     }
 }
@@ -46,7 +74,7 @@ pub struct Config {
     /// A client that sends nothing for this long is closed; its whole line must arrive
     /// within [`LINE_TIME_FACTOR`] times this (a byte now and then does not hold the seat).
     pub idle: Duration,
-    /// Client threads at once (concurrent mode).
+    /// Clients in service at once (threaded: threads; event: connections held).
     pub max_concurrent: usize,
     /// Stop after accepting this many clients.
     pub max_clients: Option<u64>,
@@ -170,7 +198,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: Record, cfg: &Config, keep: bool) {
+    pub(super) fn add(&mut self, r: Record, cfg: &Config, keep: bool) {
         if cfg.log {
             // One write(2) per line (eprintln! may split it), so lines never interleave.
             let _ = io::stderr().write_all(format!("{}\n", r.log_line()).as_bytes());
@@ -220,17 +248,18 @@ pub fn serve(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Re
     listener.set_nonblocking(true).context("listener O_NONBLOCK")?;
     match cfg.mode {
         Mode::Iterative => iterative(listener, cfg, stop, keep),
-        Mode::Concurrent => concurrent(listener, cfg, stop, keep),
+        Mode::Threaded => threaded(listener, cfg, stop, keep),
+        Mode::Event => super::event::serve(listener, cfg, stop, keep),
     }
 }
 
 /// What the main loop should do after accept.
-enum Accepted {
+pub(super) enum Accepted {
     Client(Socket, Option<SocketAddr>),
     Nothing,
 }
 
-fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
+pub(super) fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
     match listener.accept() {
         Ok((s, addr)) => Accepted::Client(s, addr.as_socket()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
@@ -249,38 +278,46 @@ fn accept(listener: &Socket, summary: &mut Summary, log: bool) -> Accepted {
     }
 }
 
-fn limit_reached(cfg: &Config, accepted: u64) -> bool {
+pub(super) fn limit_reached(cfg: &Config, accepted: u64) -> bool {
     cfg.max_clients.is_some_and(|n| accepted >= n)
 }
 
 fn iterative(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut accepted = 0;
+    // After a client, try accept(2) before poll(2): under load the next one is already queued,
+    // and a stop still shows, since every client's reads poll the stop descriptor too.
+    let mut queued = false;
     loop {
         if limit_reached(cfg, accepted) {
             summary.stopped_by = format!("served --max-clients {accepted}");
             break;
         }
-        let ready = poll::readable(&[&stop.as_fd(), &listener.as_fd()], None).context("poll")?;
-        if ready[0] {
-            if let Some(why) = stop.reason() {
-                summary.stopped_by = why;
-                break;
+        if !queued {
+            let ready = poll::readable(&[&stop.as_fd(), &listener.as_fd()], None).context("poll")?;
+            if ready[0] {
+                if let Some(why) = stop.reason() {
+                    summary.stopped_by = why;
+                    break;
+                }
+            }
+            if !ready[1] {
+                continue;
             }
         }
-        if !ready[1] {
-            continue;
-        }
+        queued = false;
         if let Accepted::Client(s, peer) = accept(listener, &mut summary, cfg.log) {
             accepted += 1;
             let r = handle(s, peer, cfg, &stop.as_fd());
+            // A client told "shutting down" means the stop fired: let the poll above see it.
+            queued = r.outcome != "shutdown";
             summary.add(r, cfg, keep);
         }
     }
     Ok(summary)
 }
 
-fn concurrent(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Result<Summary> {
+fn threaded(listener: &Socket, cfg: &Config, stop: &dyn Stop, keep: bool) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut shutdown = StopPipe::new()?;
     let shutdown_trigger = shutdown.trigger();
@@ -389,8 +426,8 @@ fn next_job(
 
 /// How long to keep reading (and discarding) after the answer, so that unread input
 /// does not turn the close into a reset that could destroy the answer in flight.
-const LINGER_LIMIT: Duration = Duration::from_millis(200);
-const LINGER_BYTES: usize = 1 << 20;
+pub(super) const LINGER_LIMIT: Duration = Duration::from_millis(200);
+pub(super) const LINGER_BYTES: usize = 1 << 20;
 /// The whole line must arrive within this many idle timeouts: without it a client sending
 /// one byte just before each idle timeout would hold the server for max_line timeouts.
 pub const LINE_TIME_FACTOR: u32 = 4;
@@ -416,7 +453,7 @@ pub fn handle(s: Socket, peer: Option<SocketAddr>, cfg: &Config, stop: &dyn AsFd
 }
 
 /// What one read of the line ended with.
-enum Line {
+pub(super) enum Line {
     Complete(Vec<u8>),
     TooLong,
     Idle,
@@ -427,36 +464,39 @@ enum Line {
 fn exchange(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io::Result<()> {
     // The client socket is blocking (on Linux accept4(2) does not pass O_NONBLOCK on), but
     // every read waits in poll first and every send is MSG_DONTWAIT: nothing here blocks.
-    let greeting = match rec.peer {
+    send_all(s, opening(rec.peer).as_bytes())?;
+    let line = read_line(s, rec, cfg, stop)?;
+    send_all(s, reply(line, rec, cfg).as_bytes())
+}
+
+/// The greeting and the prompt.
+pub(super) fn opening(peer: Option<SocketAddr>) -> String {
+    let greeting = match peer {
         Some(p) => count::greeting(&p),
         None => "welcome, ?\n".into(),
     };
-    send_all(s, format!("{greeting}{}", count::PROMPT).as_bytes())?;
-    match read_line(s, rec, cfg, stop)? {
+    format!("{greeting}{}", count::PROMPT)
+}
+
+/// What the server says to how the line ended; the outcome (and count) go in `rec`.
+pub(super) fn reply(line: Line, rec: &mut Record, cfg: &Config) -> String {
+    let (outcome, text) = match line {
         Line::Complete(line) => {
             let c = count::count(&line);
-            rec.count = Some(c.clone());
-            send_all(s, count::answer(&c).as_bytes())?;
+            let text = count::answer(&c);
+            rec.count = Some(c);
+            ("ok", text)
         }
-        Line::TooLong => {
-            rec.outcome = "line too long".into();
-            send_all(s, count::too_long(cfg.max_line).as_bytes())?;
-        }
-        Line::Idle => {
-            rec.outcome = "idle timeout".into();
-            send_all(s, count::idle(cfg.idle.as_secs_f64()).as_bytes())?;
-        }
+        Line::TooLong => ("line too long", count::too_long(cfg.max_line)),
+        Line::Idle => ("idle timeout", count::idle(cfg.idle.as_secs_f64())),
         Line::TooSlow => {
-            rec.outcome = "too slow".into();
             let limit = cfg.idle.saturating_mul(LINE_TIME_FACTOR).as_secs_f64();
-            send_all(s, count::too_slow(limit).as_bytes())?;
+            ("too slow", count::too_slow(limit))
         }
-        Line::Shutdown => {
-            rec.outcome = "shutdown".into();
-            send_all(s, count::SHUTTING_DOWN.as_bytes())?;
-        }
-    }
-    Ok(())
+        Line::Shutdown => ("shutdown", count::SHUTTING_DOWN.into()),
+    };
+    rec.outcome = outcome.into();
+    text
 }
 
 /// Reads up to the first LF (Python's readline), or EOF, within the caps.
@@ -490,38 +530,47 @@ fn read_line(s: &Socket, rec: &mut Record, cfg: &Config, stop: &dyn AsFd) -> io:
             Err(e) => return Err(e),
         };
         if n == 0 {
-            // EOF without a newline: the same limit, one trailing CR aside.
-            let body = buf.strip_suffix(b"\r").unwrap_or(&buf);
-            return Ok(if body.len() > cfg.max_line {
-                Line::TooLong
-            } else {
-                Line::Complete(buf)
-            });
+            return Ok(line_at_eof(buf, cfg.max_line));
         }
         rec.received += n;
         deadline = Instant::now() + cfg.idle;
-        let old = buf.len();
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf[old..].iter().position(|&b| b == b'\n') {
-            buf.truncate(old + i + 1);
-            let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
-            return Ok(if body.len() > cfg.max_line {
-                Line::TooLong
-            } else {
-                Line::Complete(buf)
-            });
-        }
-        // No newline yet: only a CR may still follow the longest allowed line.
-        if buf.len() > cfg.max_line.saturating_add(1) {
-            return Ok(Line::TooLong);
+        if let Some(line) = push_line(&mut buf, &chunk[..n], cfg.max_line) {
+            return Ok(line);
         }
     }
 }
 
+/// The line so far at EOF without a newline: the same limit, one trailing CR aside.
+pub(super) fn line_at_eof(buf: Vec<u8>, max_line: usize) -> Line {
+    let body = buf.strip_suffix(b"\r").unwrap_or(&buf);
+    if body.len() > max_line {
+        Line::TooLong
+    } else {
+        Line::Complete(buf)
+    }
+}
+
+/// Adds bytes read to the line; the line once it is complete (up to its LF) or too long.
+pub(super) fn push_line(buf: &mut Vec<u8>, chunk: &[u8], max_line: usize) -> Option<Line> {
+    let old = buf.len();
+    buf.extend_from_slice(chunk);
+    if let Some(i) = buf[old..].iter().position(|&b| b == b'\n') {
+        buf.truncate(old + i + 1);
+        let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        return Some(if body.len() > max_line {
+            Line::TooLong
+        } else {
+            Line::Complete(std::mem::take(buf))
+        });
+    }
+    // No newline yet: only a CR may still follow the longest allowed line.
+    (buf.len() > max_line.saturating_add(1)).then_some(Line::TooLong)
+}
+
 /// Sends without ever blocking: the server sends a few hundred bytes at most into a fresh
 /// socket's send buffer, so "would block" means a peer that does not read, an error (EAGAIN).
-fn send_all(s: &Socket, mut data: &[u8]) -> io::Result<()> {
+pub(super) fn send_all(s: &Socket, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match s.send_with_flags(data, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

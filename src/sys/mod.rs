@@ -11,6 +11,8 @@ pub mod options;
 pub mod poll;
 pub mod privilege;
 pub mod proc;
+pub mod rlimit;
+pub mod secs;
 pub mod signal;
 pub mod socket;
 pub mod sockopt;

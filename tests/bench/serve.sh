@@ -12,9 +12,10 @@
 #     file reads a line one byte per recv(2), so its cost grows with the line).
 #  2. iterative, T client threads, backlog 64 on both: clients queue up, so the server's
 #     own work per connection decides the rate.
-#  3. concurrent, T client threads: `lab serve --mode concurrent` against a bare
-#     accept-answer-close loop (serve_load.rs bare): what the limits, timeouts, logging
-#     and threads cost.
+#  3. the book's three designs, T client threads, each with --quiet and backlog 1024:
+#     `lab serve --mode iterative|threaded|event` against a bare accept-answer-close loop
+#     (serve_load.rs bare): what the limits, timeouts and the design cost. Target: CPU per
+#     connection at most 1.25x the bare loop's, in every mode.
 # Also printed: each server's CPU time per connection (utime+stime from /proc/PID/stat).
 #
 # Every server runs the whole time on its own kernel-chosen port; the loads alternate
@@ -46,6 +47,7 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 start() {
     local name=$1
     shift
+    : >"$tmp/$name.out" # exists before the child's own redirection: no race with sed below
     "$@" >"$tmp/$name.out" 2>/dev/null &
     pid=$!
     pids+=("$pid")
@@ -83,11 +85,14 @@ start lab target/release/lab serve --port 0;                 lab_port=$port lab_
 start py "$python" tests/bench/book_server.py 0;              py_port=$port py_pid=$pid
 start lab64 target/release/lab serve --port 0 --backlog 64;  lab64_port=$port lab64_pid=$pid
 start py64 "$python" tests/bench/book_server.py 0 64;         py64_port=$port py64_pid=$pid
-start labc target/release/lab serve --port 0 --mode concurrent --backlog 128; labc_port=$port labc_pid=$pid
+for m in iterative threaded event; do
+    start "lab_$m" target/release/lab serve --port 0 --mode "$m" --backlog 1024 --max-concurrent 1024 --quiet
+    eval "lab${m}_port=$port lab${m}_pid=$pid"
+done
 start bare "$tmp/serve_load" bare;                            bare_port=$port bare_pid=$pid
 
 for p in "$lab_port" "$py_port" "$lab64_port" "$py64_port"; do "$tmp/serve_load" client "$p" 200 1 >/dev/null; done
-for p in "$labc_port" "$bare_port"; do "$tmp/serve_load" client "$p" 200 "$T" >/dev/null; done
+for p in "$labiterative_port" "$labthreaded_port" "$labevent_port" "$bare_port"; do "$tmp/serve_load" client "$p" 200 "$T" >/dev/null; done
 
 for r in $(seq 1 "$R"); do
     echo "round $r of $R" >&2
@@ -97,7 +102,9 @@ for r in $(seq 1 "$R"); do
     run pylong "$py_port" "$py_pid" 1 60
     run lab64 "$lab64_port" "$lab64_pid" "$T"
     run py64 "$py64_port" "$py64_pid" "$T"
-    run labc "$labc_port" "$labc_pid" "$T"
+    for m in iterative threaded event; do
+        eval "run lab$m \"\$lab${m}_port\" \"\$lab${m}_pid\" \"$T\""
+    done
     run bare "$bare_port" "$bare_pid" "$T"
 done
 
@@ -115,7 +122,9 @@ row "$N seq., 60-char line" "lab serve (iterative, book defaults)" lablong
 row "$N seq., 60-char line" "book_server.py (Python 3 port, listen(1))" pylong
 row "$N from $T threads" "lab serve --backlog 64 (iterative)" lab64
 row "$N from $T threads" "book_server.py, listen(64)" py64
-row "$N from $T threads" "lab serve --mode concurrent" labc
+for m in iterative threaded event; do
+    row "$N from $T threads" "lab serve --mode $m --quiet" "lab$m"
+done
 row "$N from $T threads" "bare accept-answer-close loop (Rust)" bare
 echo
 echo "iterative, 1 client thread:  lab serve / Python 3 port = $(ratio "$(median $rate_lab)" "$(median $rate_py)")x   (target: at least 3x)"
@@ -124,4 +133,8 @@ echo "iterative, $T client threads: lab serve / Python 3 port = $(ratio "$(media
 echo "CPU per connection (hello):  Python 3 port / lab serve = $(ratio "$cpu_py" "$cpu_lab")x"
 echo "CPU floor: the bare loop's CPU per connection is what the kernel's accept/send/recv/close cost"
 echo "any server here; no server can be faster than that in this load."
-echo "concurrent:                  lab serve / bare loop     = $(ratio "$(median $rate_labc)" "$(median $rate_bare)")x"
+for m in iterative threaded event; do
+    eval "r=\$rate_lab$m c=\$cpu_lab$m"
+    printf '%-28s lab serve / bare loop = %sx conn/s, %sx CPU per connection (target: at most 1.25x)\n' \
+        "$m, $T client threads:" "$(ratio "$(median $r)" "$(median $rate_bare)")" "$(ratio "$c" "$cpu_bare")"
+done

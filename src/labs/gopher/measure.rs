@@ -84,6 +84,7 @@ fn book_fetch(port: u16, selector: &[u8]) -> Result<Fetched> {
         max_bytes: 1 << 20,
         chunk: BOOK_CHUNK,
         max_time: Duration::from_secs(10),
+        ..Options::default()
     };
     let mut raw = Vec::new();
     let ex = client::fetch(&t, &opts, &mut |c| {

@@ -20,9 +20,11 @@ use super::Env;
 use crate::gopher::fetch::{self, parse_size, Request};
 use crate::report::{Catalogue, Finding, Table};
 use crate::sandbox::Ctx;
+use crate::sys::secs::parse_secs;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub struct Gopher;
 
@@ -55,15 +57,22 @@ pub struct Args {
     /// The item type, when the book's two-argument form gives none (0 text, 1 menu, 9 binary ...).
     #[arg(long = "type", value_name = "T")]
     pub item_type: Option<char>,
-    /// Seconds to wait for the connection and for each recv.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub timeout: f64,
+    /// Seconds to wait for the connection and for each recv (0.001 to 86400).
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECONDS")]
+    pub timeout: Duration,
     /// Stop after this many bytes (suffixes K, M, G).
     #[arg(long, default_value = "4G", value_parser = parse_size, value_name = "BYTES")]
     pub max_bytes: u64,
-    /// Give up if the whole transfer takes longer than this many seconds.
-    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
-    pub max_time: f64,
+    /// End the whole transfer, connect included, after this many seconds.
+    #[arg(long, default_value = "3600", value_parser = parse_secs, value_name = "SECONDS")]
+    pub max_time: Duration,
+    /// Give up when the transfer averages fewer bytes per second than this over --speed-time
+    /// (0: never), as curl's --speed-limit: a server that trickles cannot hold the client.
+    #[arg(long, default_value_t = crate::gopher::client::SPEED_LIMIT, value_name = "BYTES")]
+    pub speed_limit: u64,
+    /// The window of --speed-limit, in seconds.
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECONDS")]
+    pub speed_time: Duration,
     /// Serve the lab's generated docs in-process (as `lab gopherd` would) and fetch from that;
     /// TARGET is then only the selector.
     #[arg(long)]
@@ -80,6 +89,8 @@ impl Args {
             timeout: self.timeout,
             max_bytes: self.max_bytes,
             max_time: self.max_time,
+            speed_limit: self.speed_limit,
+            speed_time: self.speed_time,
             local: self.local,
         }
     }

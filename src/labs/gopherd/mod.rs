@@ -68,8 +68,9 @@ pub struct Args {
     /// Address to listen on. Anything but 127.0.0.1 may let other machines read DIR.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
-    /// Clients served at once; one more gets a "server busy" error item.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Clients served at once; when full, the answer stalled longest gives up its seat, or a
+    /// newcomer gets a "server busy" error item.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_clients: u16,
     /// Do not log each request on stderr.
     #[arg(long, short)]

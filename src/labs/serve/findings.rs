@@ -115,7 +115,7 @@ fn show(v: Option<f64>) -> String {
 }
 
 fn one_at_a_time(d: &Data) -> Option<Finding> {
-    let (it, co) = (run(d, ServerMode::Iterative)?, run(d, ServerMode::Concurrent)?);
+    let (it, co) = (run(d, ServerMode::Iterative)?, run(d, ServerMode::Event)?);
     let idle = it.idle_ms as f64;
     let verdict = match (it.after_silent_ms, co.after_silent_ms) {
         (Some(i), Some(c)) if i >= idle * 0.9 && c < idle / 2.0 => Verdict::Confirmed,
@@ -216,7 +216,7 @@ mod tests {
             ],
             modes: vec![
                 mode(ServerMode::Iterative, 1001.2, 1001.7),
-                mode(ServerMode::Concurrent, 1.0, 0.9),
+                mode(ServerMode::Event, 1.0, 0.9),
             ],
         }
     }

@@ -74,7 +74,8 @@ pub fn with_server<T>(setup: Setup, clients: impl FnOnce(u16) -> T) -> Result<(T
 fn mode(m: ServerMode) -> Mode {
     match m {
         ServerMode::Iterative => Mode::Iterative,
-        ServerMode::Concurrent => Mode::Concurrent,
+        ServerMode::Threaded => Mode::Threaded,
+        ServerMode::Event => Mode::Event,
     }
 }
 

@@ -156,12 +156,14 @@ pub struct Answer {
     pub server: Option<ServerDid>,
 }
 
-/// The two ways the server can run.
+/// The book's three server designs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerMode {
     Iterative,
-    Concurrent,
+    Threaded,
+    /// One thread, an event loop: what `--mode concurrent` runs.
+    Event,
 }
 
 /// The server's totals once it stopped.
@@ -213,8 +215,8 @@ impl ModeRun {
 pub fn measure(ctx: &Ctx) -> Result<Data> {
     ctx.progress("serve: one client per kind of input");
     let (greeting, answers) = answers()?;
-    ctx.progress("serve: 20 clients at once, one silent, in each mode");
-    let modes = [ServerMode::Iterative, ServerMode::Concurrent]
+    ctx.progress("serve: 20 clients at once, one silent, against each design");
+    let modes = [ServerMode::Iterative, ServerMode::Threaded, ServerMode::Event]
         .into_iter()
         .map(load)
         .collect::<Result<_>>()?;

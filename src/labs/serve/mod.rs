@@ -9,7 +9,7 @@
 //! on a kernel-chosen port in a thread inside the sandbox and drives it with real
 //! clients: ASCII, Chinese UTF-8, invalid UTF-8, an empty line, a line with no newline,
 //! an oversized line — and then 20 clients at once, one of them silent, against the
-//! iterative and the concurrent mode.
+//! book's three designs: iterative, threaded and event (`concurrent`).
 //!
 //! `measure` gives [`Data`]; `tables` and `findings` are pure functions of it. The
 //! server is `crate::line::server`: this file (the program) and `line_server.rs` (the
@@ -48,7 +48,8 @@ static STRINGS: Catalogue = Catalogue::new("serve", include_str!("strings.toml")
   socat - TCP:127.0.0.1:51423                 socat works too
   lab serve --port 0                          any free port; the first line says which
   lab serve --reuseaddr 0                     Ctrl-C right after a client, restart: EADDRINUSE
-  lab serve --mode concurrent                 a thread for each client (up to --max-concurrent)
+  lab serve --mode concurrent                 one event loop holding every client (same as --mode event)
+  lab serve --mode threaded                   a thread for each client (up to --max-concurrent)
   lab serve --bind 0.0.0.0                    reachable from other machines, as the book's host = ''
   lab serve --report                          the measured experiment (also part of `lab all`)
 
@@ -65,10 +66,12 @@ pub struct Args {
     /// Value passed untouched to setsockopt(SOL_SOCKET, SO_REUSEADDR, V): try 0 and 50.
     #[arg(long, value_name = "V", default_value_t = 1, allow_hyphen_values = true)]
     pub reuseaddr: i32,
-    /// The listen() backlog (the book's 1).
-    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true)]
-    pub backlog: i32,
-    /// iterative: one client at a time, as the book; concurrent: each client on its own thread.
+    /// The listen() backlog (default: the book's 1 for iterative, 1024 for the others).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub backlog: Option<i32>,
+    /// The server's design (the book's three): iterative, one client at a time as the book's
+    /// first server; threaded, a thread per client; event, one thread on epoll holding every
+    /// client. `concurrent` is the event loop: idle clients cannot take its threads.
     #[arg(long, value_enum, default_value_t = Mode::Iterative)]
     pub mode: Mode,
     /// Longest line accepted, in bytes; a longer one gets a message and the connection closes.
@@ -78,9 +81,10 @@ pub struct Args {
     /// must arrive within 4 times this).
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub idle_timeout: Duration,
-    /// Clients served at once in concurrent mode; more wait in the accept queue.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub max_concurrent: usize,
+    /// Clients served at once (threaded: threads, default 256; event: connections, default
+    /// 16384); more wait in the accept queue.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<usize>,
     /// Exit after this many clients.
     #[arg(long, value_name = "N")]
     pub max_clients: Option<u64>,
@@ -92,13 +96,7 @@ pub struct Args {
     pub report: bool,
 }
 
-fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number of seconds: {s}"))?;
-    if !(v > 0.0 && v <= 86_400.0) {
-        return Err("between 0 and 86400 seconds, not 0".into());
-    }
-    Ok(Duration::from_secs_f64(v))
-}
+use crate::sys::secs::parse_secs;
 
 impl super::Experiment for Serve {
     const ID: &'static str = "serve";
@@ -121,7 +119,7 @@ impl super::Experiment for Serve {
         tables::notes(d)
     }
     fn validate(args: &Args) -> Result<(), String> {
-        if args.max_line == 0 || args.max_concurrent == 0 {
+        if args.max_line == 0 || args.max_concurrent == Some(0) {
             return Err("--max-line and --max-concurrent must be at least 1".into());
         }
         Ok(())
@@ -138,7 +136,7 @@ impl Args {
             mode: self.mode,
             max_line: self.max_line,
             idle: self.idle_timeout,
-            max_concurrent: self.max_concurrent,
+            max_concurrent: self.max_concurrent.unwrap_or(self.mode.default_max_concurrent()),
             max_clients: self.max_clients,
             log: !self.quiet,
         }
@@ -157,7 +155,8 @@ pub fn exposure_warning(ip: IpAddr) -> Option<String> {
 fn serve(args: &Args) -> Result<ExitCode> {
     // Block SIGINT/SIGTERM before any thread exists, so all of them inherit the mask.
     let stop = StopSignals::new().context("signalfd for SIGINT/SIGTERM")?;
-    let listener = server::listen(args.bind, args.port, args.reuseaddr, args.backlog)
+    let backlog = args.backlog.unwrap_or(args.mode.default_backlog());
+    let listener = server::listen(args.bind, args.port, args.reuseaddr, backlog)
         .map_err(|e| bind::explain(e, args.port, args.reuseaddr))?;
     let addr = server::local_addr(&listener)?;
     if let Some(w) = exposure_warning(addr.ip()) {
@@ -182,7 +181,8 @@ mod tests {
     #[test]
     fn defaults_are_the_books() {
         let a: Args = super::super::defaults();
-        assert_eq!((a.port, a.reuseaddr, a.backlog), (51423, 1, 1));
+        assert_eq!((a.port, a.reuseaddr, a.backlog), (51423, 1, None));
+        assert_eq!(a.mode.default_backlog(), 1, "the book's listen(1)");
         assert_eq!(a.bind, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(a.mode, Mode::Iterative);
         assert!(!a.report);

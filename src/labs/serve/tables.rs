@@ -57,7 +57,8 @@ pub fn did(d: &ServerDid) -> Text {
 pub fn mode(m: ServerMode) -> Text {
     match m {
         ServerMode::Iterative => t!(S, "mode.iterative"),
-        ServerMode::Concurrent => t!(S, "mode.concurrent"),
+        ServerMode::Threaded => t!(S, "mode.threaded"),
+        ServerMode::Event => t!(S, "mode.event"),
     }
 }
 
