@@ -85,6 +85,7 @@ pub fn outcome(o: Option<&Outcome>) -> Text {
         None => Text::same("-"),
         Some(o) => match (&o.socket, &o.back) {
             (Call::Ok, Some(Err(e))) => t!(S, "cell.unreadable_back", errno = e),
+            (Call::Ok, _) => t!(S, "cell.ok"),
             (c, _) => Text::same(c.name()),
         },
     }
@@ -319,10 +320,12 @@ fn zero(d: &Data) -> Table {
     let column = |f: i32| -> Vec<(Option<Text>, Vec<Text>)> {
         types
             .iter()
-            .map(|ty| match zero_attempts().find(|(_, a)| a.domain == f && a.ty == *ty) {
-                None => (None, Vec::new()),
-                Some((i, a)) => (Some(zero_cell(d, who, i, a)), differing(&d.matrix, who, i)),
-            })
+            .map(
+                |ty| match zero_attempts().find(|(_, a)| a.domain == f && a.ty == *ty) {
+                    None => (None, Vec::new()),
+                    Some((i, a)) => (Some(zero_cell(d, who, i, a)), differing(&d.matrix, who, i)),
+                },
+            )
             .collect()
     };
     let mut groups: Vec<(Vec<i32>, Vec<(Option<Text>, Vec<Text>)>)> = Vec::new();
@@ -396,7 +399,12 @@ fn zero_cell(d: &Data, who: Who, i: usize, a: &Attempt) -> Text {
         cell = t!(S, "zero.as_type", protocol = cell, ty = names::sock_type(b.ty));
     }
     if b.domain != a.domain {
-        cell = t!(S, "zero.as_family", protocol = cell, family = names::family(b.domain));
+        cell = t!(
+            S,
+            "zero.as_family",
+            protocol = cell,
+            family = names::family(b.domain)
+        );
     }
     cell
 }
