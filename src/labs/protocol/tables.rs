@@ -288,6 +288,10 @@ fn differing(p: &Passes, who: Who, i: usize) -> Vec<Text> {
         .collect()
 }
 
+/// A family's column of the pivot: per type, the cell (None: not tried) and what the other
+/// privilege levels answered where it differs.
+type ZeroColumn = Vec<(Option<Text>, Vec<Text>)>;
+
 /// Protocol 0 as a pivot: one row per type, one column per family (families whose
 /// answers are all the same share a column; AF_NETLINK, where 0 is NETLINK_ROUTE itself,
 /// is in the named-protocol table). A cell is the protocol SO_PROTOCOL read back, or the
@@ -317,7 +321,7 @@ fn zero(d: &Data) -> Table {
         }
     }
     // Per family: the cell of each type (what 0 became, and what others said).
-    let column = |f: i32| -> Vec<(Option<Text>, Vec<Text>)> {
+    let column = |f: i32| -> ZeroColumn {
         types
             .iter()
             .map(
@@ -328,7 +332,7 @@ fn zero(d: &Data) -> Table {
             )
             .collect()
     };
-    let mut groups: Vec<(Vec<i32>, Vec<(Option<Text>, Vec<Text>)>)> = Vec::new();
+    let mut groups: Vec<(Vec<i32>, ZeroColumn)> = Vec::new();
     for f in families {
         let c = column(f);
         match groups.iter_mut().find(|g| g.1 == c) {
@@ -593,6 +597,75 @@ mod tests {
         d.ping = Err(Unmeasured::NoSandbox);
         assert!(notes_of(&d).iter().any(|n| n.contains("ping_group_range")));
         assert!(tables(&d).iter().all(|t| t.id != "ping"));
+    }
+
+    #[test]
+    fn the_zero_pivot_merges_equal_families_and_names_other_answers() {
+        let ok = |d, t, p| Outcome {
+            socket: Call::Ok,
+            back: Some(Ok(Triple {
+                domain: d,
+                ty: t,
+                protocol: p,
+            })),
+        };
+        let err = |e: &str| Outcome {
+            socket: Call::Err(e.into()),
+            back: None,
+        };
+        let (inet, inet6, unix, packet) = (libc::AF_INET, libc::AF_INET6, libc::AF_UNIX, libc::AF_PACKET);
+        let (stream, raw) = (libc::SOCK_STREAM, libc::SOCK_RAW);
+        let mut d = empty();
+        d.attempts = vec![
+            attempt(inet, stream, 0, "0"),
+            attempt(inet6, stream, 0, "0"),
+            attempt(unix, raw, 0, "0"),
+            attempt(packet, stream, 0, "0"),
+            attempt(inet, stream, 17, "IPPROTO_UDP"),
+        ];
+        let root = vec![
+            ok(inet, stream, 6),
+            ok(inet6, stream, 6),
+            ok(unix, libc::SOCK_DGRAM, 0),
+            err("ESOCKTNOSUPPORT"),
+            err("EPROTONOSUPPORT"),
+        ];
+        let mut unpriv = root.clone();
+        unpriv[3] = err("EPERM");
+        d.matrix.root = Some(Ok(root.clone()));
+        d.matrix.userns = Some(Ok(root));
+        d.matrix.unprivileged = Some(Ok(unpriv));
+        let t = zero(&d);
+        let headers: Vec<&str> = t.columns.iter().map(|c| c.header.as_str()).collect();
+        assert_eq!(
+            headers,
+            [
+                "type",
+                "AF_INET, AF_INET6",
+                "AF_UNIX",
+                "AF_PACKET (unprivileged: EPERM)"
+            ]
+        );
+        let stream_row = t.rows.iter().find(|r| r["type"] == "SOCK_STREAM").unwrap();
+        assert_eq!(stream_row["AF_INET"], "IPPROTO_TCP (6)");
+        assert_eq!(stream_row["AF_PACKET"], "ESOCKTNOSUPPORT");
+        let raw_row = t.rows.iter().find(|r| r["type"] == "SOCK_RAW").unwrap();
+        assert_eq!(raw_row["AF_UNIX"], "0, as SOCK_DGRAM");
+        assert_eq!(t.labels_zh["0, as SOCK_DGRAM"], "0，类型成了 SOCK_DGRAM");
+        // Only the attempts that name a protocol are in the named table.
+        let n = named(&d);
+        assert_eq!(n.rows.len(), 1);
+        assert_eq!(n.rows[0]["call"], "AF_INET SOCK_STREAM IPPROTO_UDP");
+        // The long tables are detail in the default view.
+        let shown: Vec<String> = tables(&d)
+            .into_iter()
+            .filter(|t| !t.detail)
+            .map(|t| t.id)
+            .collect();
+        assert!(shown.contains(&"zero".to_string()));
+        assert!(!shown
+            .iter()
+            .any(|id| id == "matrix" || id == "defaults" || id == "named"));
     }
 
     fn notes_of(d: &Data) -> Vec<String> {
