@@ -346,10 +346,11 @@ fn zero(d: &Data) -> Table {
         let names: Vec<Text> = fams.iter().map(|f| names::family(*f)).collect();
         let mut header = Text::join(&names, ", ", "、");
         // The same other answers in every cell: said once, in the header.
-        let others = &c[0].1;
-        let hoist = !others.is_empty() && c.iter().all(|(_, o)| o == others);
+        let tried: Vec<&Vec<Text>> = c.iter().filter(|x| x.0.is_some()).map(|x| &x.1).collect();
+        let others = tried.first().copied().cloned().unwrap_or_default();
+        let hoist = !others.is_empty() && tried.iter().all(|o| **o == others);
         if hoist {
-            let also = Text::join(others, "; ", "；");
+            let also = Text::join(&others, "; ", "；");
             header = t!(S, "zero.header_also", families = header, also = also);
         }
         let col: Vec<Option<Text>> = c
