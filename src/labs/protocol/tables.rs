@@ -7,8 +7,18 @@ use crate::report::{yes_no, Call, Cell, Row, Table, Text};
 use crate::sys::socket::Triple;
 use crate::{row, t};
 
+/// The default view shows the constants, the protocol-0 pivot, the ping sockets and the
+/// database. Detail (`--detail`): `defaults` (one row per protocol-0 attempt: the pivot
+/// shows it), `named` (the attempts that name a protocol, and AF_NETLINK: the findings
+/// quote its telling rows) and, unless `--all` asked for it, the whole `matrix`.
 pub fn tables(d: &Data) -> Vec<Table> {
-    let mut out = vec![constants(d), defaults(d), matrix(d)];
+    let mut defaults = defaults(d);
+    defaults.detail = true;
+    let mut named = named(d);
+    named.detail = true;
+    let mut matrix = matrix(d);
+    matrix.detail = !d.all;
+    let mut out = vec![constants(d), zero(d), defaults, named, matrix];
     if let Ok(p) = &d.ping {
         out.push(ping(d, p));
     }
@@ -75,6 +85,7 @@ pub fn outcome(o: Option<&Outcome>) -> Text {
         None => Text::same("-"),
         Some(o) => match (&o.socket, &o.back) {
             (Call::Ok, Some(Err(e))) => t!(S, "cell.unreadable_back", errno = e),
+            (Call::Ok, _) => t!(S, "cell.ok"),
             (c, _) => Text::same(c.name()),
         },
     }
@@ -176,12 +187,22 @@ fn matrix(d: &Data) -> Table {
         t.push(r);
     }
     t.note_text(t!(S, "matrix.note.read_back"));
-    t.note_text(t!(
-        S,
-        "matrix.note.ping_range",
-        name = PING_RANGE,
-        range = range(&d.ping_range)
-    ));
+    if d.all {
+        shown_notes(&mut t, d);
+    }
+    t
+}
+
+/// The notes of the matrix that belong with whichever table the default view shows.
+fn shown_notes(t: &mut Table, d: &Data) {
+    if d.ping.is_err() {
+        t.note_text(t!(
+            S,
+            "matrix.note.ping_range",
+            name = PING_RANGE,
+            range = range(&d.ping_range)
+        ));
+    }
     let modules = S.text(
         if d.sctp.modules {
             "matrix.note.modules_possible"
@@ -197,7 +218,6 @@ fn matrix(d: &Data) -> Table {
         after = yes_no(d.sctp.after),
         modules = modules
     ));
-    t
 }
 
 /// A range read back, or a label saying it could not be read.
@@ -216,25 +236,30 @@ pub fn read_backs(p: &Passes, i: usize) -> Vec<(Who, Triple)> {
         .collect()
 }
 
-fn matrix_row(t: &mut Table, i: usize, a: &Attempt, p: &Passes) -> Row {
+/// What the kernel made of attempt `i`, by its first read-back, and what other columns
+/// read back where they differ; None when no column created a socket.
+fn kernel_text(i: usize, a: &Attempt, p: &Passes) -> Option<Text> {
     let backs = read_backs(p, i);
-    let first = backs.first().map(|b| b.1);
-    let mut kernel = first.map(|b| kernel_did(a, &b));
-    if let Some(f) = first {
-        for (w, b) in &backs[1..] {
-            if *b != f {
-                let also = t!(
-                    S,
-                    "kernel.as_column",
-                    who = S.text(&format!("who.{}", w.key()), &[]),
-                    back = names::triple(b)
-                );
-                kernel = kernel.map(|k| Text::join(&[k, also], "; ", "；"));
-            }
+    let first = backs.first()?.1;
+    let mut kernel = kernel_did(a, &first);
+    for (w, b) in &backs[1..] {
+        if *b != first {
+            let also = t!(S, "kernel.as_column", who = who_name(*w), back = names::triple(b));
+            kernel = Text::join(&[kernel, also], "; ", "；");
         }
     }
+    Some(kernel)
+}
+
+/// The short name of a privilege column inside a sentence or a cell.
+fn who_name(w: Who) -> Text {
+    S.text(&format!("who.{}", w.key()), &[])
+}
+
+fn matrix_row(t: &mut Table, i: usize, a: &Attempt, p: &Passes) -> Row {
+    let first = read_backs(p, i).first().map(|b| b.1);
     let read_back = first.map(|b| t.label(names::triple(&b)));
-    let kernel = kernel.map(|k| t.label(k));
+    let kernel = kernel_text(i, a, p).map(|k| t.label(k));
     let mut r = row! {
         "domain" => names::family(a.domain).en,
         "type" => names::sock_type(a.ty).en,
@@ -248,6 +273,177 @@ fn matrix_row(t: &mut Table, i: usize, a: &Attempt, p: &Passes) -> Row {
         r.insert(w.key().into(), cell);
     }
     r
+}
+
+/// The other measured columns whose socket() answer differs from `who`'s, as
+/// "unprivileged: EPERM".
+fn differing(p: &Passes, who: Who, i: usize) -> Vec<Text> {
+    let base = outcome(p.get(who, i));
+    p.measured()
+        .into_iter()
+        .filter(|w| *w != who)
+        .map(|w| (w, outcome(p.get(w, i))))
+        .filter(|(_, o)| *o != base)
+        .map(|(w, o)| t!(S, "cell.as_who", who = who_name(w), result = o))
+        .collect()
+}
+
+/// A family's column of the pivot: per type, the cell (None: not tried) and what the other
+/// privilege levels answered where it differs.
+type ZeroColumn = Vec<(Option<Text>, Vec<Text>)>;
+
+/// Protocol 0 as a pivot: one row per type, one column per family (families whose
+/// answers are all the same share a column; AF_NETLINK, where 0 is NETLINK_ROUTE itself,
+/// is in the named-protocol table). A cell is the protocol SO_PROTOCOL read back, or the
+/// error, as the first measured column; another column that answered otherwise is named
+/// in the cell, or in the header when it answered so in every cell of that family.
+fn zero(d: &Data) -> Table {
+    let type_col = ("type", S.text("zero.col.type", &[]));
+    let Some(who) = d.matrix.primary() else {
+        let mut t = Table::localized("zero", S.text("zero.title", &[]), &[type_col]);
+        t.note_text(t!(S, "defaults.note.none"));
+        return t;
+    };
+    let zero_attempts = || {
+        d.attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.protocol == 0 && a.domain != libc::AF_NETLINK)
+    };
+    let mut types: Vec<i32> = Vec::new();
+    let mut families: Vec<i32> = Vec::new();
+    for (_, a) in zero_attempts() {
+        if !types.contains(&a.ty) {
+            types.push(a.ty);
+        }
+        if !families.contains(&a.domain) {
+            families.push(a.domain);
+        }
+    }
+    // Per family: the cell of each type (what 0 became, and what others said).
+    let column = |f: i32| -> ZeroColumn {
+        types
+            .iter()
+            .map(
+                |ty| match zero_attempts().find(|(_, a)| a.domain == f && a.ty == *ty) {
+                    None => (None, Vec::new()),
+                    Some((i, a)) => (Some(zero_cell(d, who, i, a)), differing(&d.matrix, who, i)),
+                },
+            )
+            .collect()
+    };
+    let mut groups: Vec<(Vec<i32>, ZeroColumn)> = Vec::new();
+    for f in families {
+        let c = column(f);
+        match groups.iter_mut().find(|g| g.1 == c) {
+            Some(g) => g.0.push(f),
+            None => groups.push((vec![f], c)),
+        }
+    }
+    let mut cols: Vec<(String, Text)> = vec![(type_col.0.into(), type_col.1)];
+    let mut cells: Vec<Vec<Option<Text>>> = Vec::new();
+    for (fams, c) in &groups {
+        let names: Vec<Text> = fams.iter().map(|f| names::family(*f)).collect();
+        let mut header = Text::join(&names, ", ", "、");
+        // The same other answers in every cell: said once, in the header.
+        let tried: Vec<&Vec<Text>> = c.iter().filter(|x| x.0.is_some()).map(|x| &x.1).collect();
+        let others = tried.first().copied().cloned().unwrap_or_default();
+        let hoist = !others.is_empty() && tried.iter().all(|o| **o == others);
+        if hoist {
+            let also = Text::join(&others, "; ", "；");
+            header = t!(S, "zero.header_also", families = header, also = also);
+        }
+        let col: Vec<Option<Text>> = c
+            .iter()
+            .map(|(cell, o)| {
+                cell.clone().map(|cell| {
+                    if hoist || o.is_empty() {
+                        cell
+                    } else {
+                        let mut parts = vec![cell];
+                        parts.extend(o.iter().cloned());
+                        Text::join(&parts, "; ", "；")
+                    }
+                })
+            })
+            .collect();
+        cols.push((names::family(fams[0]).en, header));
+        cells.push(col);
+    }
+    let cols: Vec<(&str, Text)> = cols.iter().map(|(k, h)| (k.as_str(), h.clone())).collect();
+    let mut t = Table::localized("zero", S.text("zero.title", &[]), &cols);
+    for (r, ty) in types.iter().enumerate() {
+        let mut row = row! { "type" => names::sock_type(*ty).en };
+        for (g, (fams, _)) in groups.iter().enumerate() {
+            let cell = match &cells[g][r] {
+                Some(c) => t.label(c.clone()),
+                None => Cell::Null,
+            };
+            row.insert(names::family(fams[0]).en, cell);
+        }
+        t.push(row);
+    }
+    t.note_text(t!(S, "zero.note.as", header = header(&d.matrix.vantage, who)));
+    t
+}
+
+/// What protocol 0 became: the protocol's name and number ("IPPROTO_TCP (6)"), and the
+/// type when the kernel changed it; or socket()'s error.
+fn zero_cell(d: &Data, who: Who, i: usize, a: &Attempt) -> Text {
+    let o = d.matrix.get(who, i);
+    let Some(b) = o.and_then(Outcome::triple) else {
+        return outcome(o);
+    };
+    let name = names::protocol(b.domain, b.protocol);
+    let mut cell = if name == b.protocol.to_string() {
+        Text::same(name)
+    } else {
+        with_number(Text::same(name), b.protocol)
+    };
+    if b.ty != a.ty {
+        cell = t!(S, "zero.as_type", protocol = cell, ty = names::sock_type(b.ty));
+    }
+    if b.domain != a.domain {
+        cell = t!(
+            S,
+            "zero.as_family",
+            protocol = cell,
+            family = names::family(b.domain)
+        );
+    }
+    cell
+}
+
+/// The attempts that name their protocol (all but the plain 0s of the pivot), one line
+/// each: the call, socket()'s answer (other columns named where they differ), and what
+/// the kernel made of it.
+fn named(d: &Data) -> Table {
+    let mut t = Table::from_catalogue(&S, "named", &["call", "socket", "kernel"]);
+    let who = d.matrix.primary();
+    for (i, a) in d.attempts.iter().enumerate() {
+        if a.asked == "0" {
+            continue;
+        }
+        let call = format!(
+            "{} {} {}",
+            names::family(a.domain).en,
+            names::sock_type(a.ty).en,
+            a.asked
+        );
+        let socket = match who {
+            Some(w) => {
+                let parts = [vec![outcome(d.matrix.get(w, i))], differing(&d.matrix, w, i)].concat();
+                t.label(Text::join(&parts, "; ", "；"))
+            }
+            None => Cell::Null,
+        };
+        let kernel = kernel_text(i, a, &d.matrix).map(|k| t.label(k));
+        t.push(row! { "call" => call, "socket" => socket, "kernel" => kernel });
+    }
+    if !d.all {
+        shown_notes(&mut t, d);
+    }
+    t
 }
 
 /// Compares what was asked with what SO_DOMAIN/SO_TYPE/SO_PROTOCOL say.
@@ -294,13 +490,14 @@ fn ping(d: &Data, p: &Ping) -> Table {
     let mut cols = vec![
         ("range", Text::same(PING_RANGE)),
         ("call", Text::same("socket()")),
+        ("protocol", S.text("ping.col.protocol", &[])),
     ];
     cols.extend(measured.iter().map(|w| (w.key(), header(&p.found.vantage, *w))));
     let mut t = Table::localized("ping", S.text("ping.title", &[]), &cols);
     let add = |t: &mut Table, range: Text, passes: &Passes| {
         let range = t.label(range);
         for (i, a) in p.attempts.iter().enumerate() {
-            let mut r = row! { "range" => range, "call" => ping_call(a) };
+            let mut r = row! { "range" => range, "call" => ping_call(a), "protocol" => a.asked };
             for w in &measured {
                 let cell = outcome_cell(t, passes.get(*w, i));
                 r.insert(w.key().into(), cell);
@@ -316,6 +513,8 @@ fn ping(d: &Data, p: &Ping) -> Table {
     if let Ok(w) = &p.widened {
         add(&mut t, t!(S, "ping.widened", range = range(&w.range)), &w.passes);
     }
+    // The protocol names the call (ICMPV6 is AF_INET6's); the call itself is for --detail.
+    t.detail(&["call"]);
     t.note_text(t!(S, "ping.note.groups"));
     if d.user_namespace {
         t.note_text(t!(S, "ping.note.overflow"));
@@ -337,6 +536,8 @@ fn protocols(d: &Data) -> Table {
             "getprotobyname" => number, "aliases" => aliases, "line" => e.line,
         });
     }
+    // The line repeats the number and aliases beside it; its comment is for --detail.
+    t.detail(&["line"]);
     t.note_text(t!(S, "protocols.note"));
     t
 }
@@ -397,6 +598,75 @@ mod tests {
         d.ping = Err(Unmeasured::NoSandbox);
         assert!(notes_of(&d).iter().any(|n| n.contains("ping_group_range")));
         assert!(tables(&d).iter().all(|t| t.id != "ping"));
+    }
+
+    #[test]
+    fn the_zero_pivot_merges_equal_families_and_names_other_answers() {
+        let ok = |d, t, p| Outcome {
+            socket: Call::Ok,
+            back: Some(Ok(Triple {
+                domain: d,
+                ty: t,
+                protocol: p,
+            })),
+        };
+        let err = |e: &str| Outcome {
+            socket: Call::Err(e.into()),
+            back: None,
+        };
+        let (inet, inet6, unix, packet) = (libc::AF_INET, libc::AF_INET6, libc::AF_UNIX, libc::AF_PACKET);
+        let (stream, raw) = (libc::SOCK_STREAM, libc::SOCK_RAW);
+        let mut d = empty();
+        d.attempts = vec![
+            attempt(inet, stream, 0, "0"),
+            attempt(inet6, stream, 0, "0"),
+            attempt(unix, raw, 0, "0"),
+            attempt(packet, stream, 0, "0"),
+            attempt(inet, stream, 17, "IPPROTO_UDP"),
+        ];
+        let root = vec![
+            ok(inet, stream, 6),
+            ok(inet6, stream, 6),
+            ok(unix, libc::SOCK_DGRAM, 0),
+            err("ESOCKTNOSUPPORT"),
+            err("EPROTONOSUPPORT"),
+        ];
+        let mut unpriv = root.clone();
+        unpriv[3] = err("EPERM");
+        d.matrix.root = Some(Ok(root.clone()));
+        d.matrix.userns = Some(Ok(root));
+        d.matrix.unprivileged = Some(Ok(unpriv));
+        let t = zero(&d);
+        let headers: Vec<&str> = t.columns.iter().map(|c| c.header.as_str()).collect();
+        assert_eq!(
+            headers,
+            [
+                "type",
+                "AF_INET, AF_INET6",
+                "AF_UNIX",
+                "AF_PACKET (unprivileged: EPERM)"
+            ]
+        );
+        let stream_row = t.rows.iter().find(|r| r["type"] == "SOCK_STREAM").unwrap();
+        assert_eq!(stream_row["AF_INET"], "IPPROTO_TCP (6)");
+        assert_eq!(stream_row["AF_PACKET"], "ESOCKTNOSUPPORT");
+        let raw_row = t.rows.iter().find(|r| r["type"] == "SOCK_RAW").unwrap();
+        assert_eq!(raw_row["AF_UNIX"], "0, as SOCK_DGRAM");
+        assert_eq!(t.labels_zh["0, as SOCK_DGRAM"], "0，类型成了 SOCK_DGRAM");
+        // Only the attempts that name a protocol are in the named table.
+        let n = named(&d);
+        assert_eq!(n.rows.len(), 1);
+        assert_eq!(n.rows[0]["call"], "AF_INET SOCK_STREAM IPPROTO_UDP");
+        // The long tables are detail in the default view.
+        let shown: Vec<String> = tables(&d)
+            .into_iter()
+            .filter(|t| !t.detail)
+            .map(|t| t.id)
+            .collect();
+        assert!(shown.contains(&"zero".to_string()));
+        assert!(!shown
+            .iter()
+            .any(|id| id == "matrix" || id == "defaults" || id == "named"));
     }
 
     fn notes_of(d: &Data) -> Vec<String> {
