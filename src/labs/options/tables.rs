@@ -353,8 +353,10 @@ fn buffers(d: &Data) -> Table {
     if !d.buffers.is_empty() {
         t.note_text(t!(S, "buffers.note.doubling"));
     }
-    // The notes state the rule; "matches" says whether each row follows it.
-    t.detail(&["set", "rule", "predicted"]);
+    // The buffers finding quotes the doubling, the floor, the cap and whether every row
+    // matches the rule; in --detail the rule and its prediction stand beside each number.
+    t.detail(&["set", "predicted"]);
+    t.detail = true;
     t
 }
 
