@@ -3,7 +3,9 @@
 use super::behaviour::{LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS};
 use super::keepalive::{Runs, KEEP};
 use super::measure::{opt, Data, Got, Readout, Storage, Val};
-use super::tables::{got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text};
+use super::tables::{
+    call_text, got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text,
+};
 use super::STRINGS as S;
 use crate::report::{Call, Cell, Finding, Text, Verdict};
 use crate::t;
@@ -186,7 +188,7 @@ fn so_error(d: &Data) -> Option<Finding> {
     let evidence = t!(
         S,
         "finding.so_error.evidence",
-        connect = e.connect,
+        connect = call_text(&e.connect),
         first = readout_text(&e.first),
         second = readout_text(&e.second)
     );
@@ -203,7 +205,7 @@ fn broadcast(d: &Data) -> Option<Finding> {
     let send = |flag: i32| b.sends.iter().find(|s| s.flag == flag && s.to_broadcast());
     let (off, on) = (send(0), send(1));
     let sent =
-        |s: Option<&super::behaviour::BroadcastSend>| s.map_or("-".into(), |s| s.sent.name().to_string());
+        |s: Option<&super::behaviour::BroadcastSend>| s.map_or(Text::same("-"), |s| call_text(&s.sent));
     let got = on.map_or(Text::same("-"), |s| got_text(&s.got));
     let ok = off.is_some_and(|s| s.sent.is("EACCES"))
         && on.is_some_and(|s| s.sent.is_ok() && s.got.is_some())

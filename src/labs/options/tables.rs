@@ -84,10 +84,18 @@ fn man_page(o: &Opt) -> &'static str {
     }
 }
 
-/// A call's result: an errno as itself, success as "ok" ("成功" on the zh pages).
+/// A call's result as a text: an errno as itself, success as "ok" ("成功" in Chinese).
+pub fn call_text(c: &Call) -> Text {
+    match c {
+        Call::Ok => t!(S, "cell.ok"),
+        Call::Err(e) => Text::same(e),
+    }
+}
+
+/// A call's result as a cell: the JSON keeps "ok", the zh pages show "成功".
 fn call_cell(t: &mut Table, c: &Call) -> Cell {
     match c {
-        Call::Ok => t.label(t!(S, "cell.ok")),
+        Call::Ok => t.label(call_text(c)),
         Call::Err(_) => c.into(),
     }
 }
@@ -414,7 +422,7 @@ fn linger(runs: &[LingerRun]) -> Table {
     let closes: Vec<Text> = runs
         .iter()
         .filter(|r| r.linger == Some(super::behaviour::LINGER_SECONDS))
-        .map(|r| Text::same(r.close.name()))
+        .map(|r| call_text(&r.close))
         .collect();
     let and = t!(S, "linger.and");
     let closes = Text::join(&closes, &and.en, &and.zh);
