@@ -3,7 +3,9 @@
 use super::behaviour::{LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS};
 use super::keepalive::{Runs, KEEP};
 use super::measure::{opt, Data, Got, Readout, Storage, Val};
-use super::tables::{got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text};
+use super::tables::{
+    call_text, got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text,
+};
 use super::STRINGS as S;
 use crate::report::{Call, Cell, Finding, Text, Verdict};
 use crate::t;
@@ -69,11 +71,18 @@ fn flags(d: &Data) -> Option<Finding> {
         with(&|s| s.is_number()),
         with(&|s| s == Storage::ReadOnly),
     );
-    let fifty: Vec<String> = d
+    let fifty: Vec<(String, i32, bool)> = d
         .probes
         .iter()
-        .filter_map(|p| p.read_int(50).map(|v| format!("{} {v}", p.option)))
+        .filter_map(|p| p.read_int(50).map(|v| (p.option.clone(), v, is_flag(&p.option))))
         .collect();
+    // When every flag read 50 back as 1, say so once and list only the others.
+    let others: Vec<String> = fifty
+        .iter()
+        .filter(|(_, _, flag)| !flag)
+        .map(|(n, v, _)| format!("{n} {v}"))
+        .collect();
+    let flags_one = fifty.iter().any(|f| f.2) && fifty.iter().all(|(_, v, flag)| !flag || *v == 1);
     let mut parts = vec![t!(S, "finding.flags.flags", names = names(flag_names, "、"))];
     if !numbers.is_empty() {
         parts.push(t!(S, "finding.flags.numbers", names = names(numbers, "、")));
@@ -81,7 +90,12 @@ fn flags(d: &Data) -> Option<Finding> {
     if !fixed.is_empty() {
         parts.push(t!(S, "finding.flags.fixed", names = names(fixed, "、")));
     }
-    parts.push(t!(S, "finding.flags.fifty", names = names(fifty, "，")));
+    if flags_one && !others.is_empty() {
+        parts.push(t!(S, "finding.flags.fifty_flags", names = names(others, "，")));
+    } else {
+        let all = fifty.into_iter().map(|(n, v, _)| format!("{n} {v}")).collect();
+        parts.push(t!(S, "finding.flags.fifty", names = names(all, "，")));
+    }
     Some(Finding::new(
         "flags",
         t!(S, "finding.flags.claim"),
@@ -186,7 +200,7 @@ fn so_error(d: &Data) -> Option<Finding> {
     let evidence = t!(
         S,
         "finding.so_error.evidence",
-        connect = e.connect,
+        connect = call_text(&e.connect),
         first = readout_text(&e.first),
         second = readout_text(&e.second)
     );
@@ -203,7 +217,7 @@ fn broadcast(d: &Data) -> Option<Finding> {
     let send = |flag: i32| b.sends.iter().find(|s| s.flag == flag && s.to_broadcast());
     let (off, on) = (send(0), send(1));
     let sent =
-        |s: Option<&super::behaviour::BroadcastSend>| s.map_or("-".into(), |s| s.sent.name().to_string());
+        |s: Option<&super::behaviour::BroadcastSend>| s.map_or(Text::same("-"), |s| call_text(&s.sent));
     let got = on.map_or(Text::same("-"), |s| got_text(&s.got));
     let ok = off.is_some_and(|s| s.sent.is("EACCES"))
         && on.is_some_and(|s| s.sent.is_ok() && s.got.is_some())
@@ -469,7 +483,7 @@ mod tests {
         assert_eq!(
             f.evidence,
             "stored as 0/1: SO_KEEPALIVE; keep the number: SO_RCVLOWAT; cannot be set: SO_TYPE; \
-             set to 50, they read back: SO_KEEPALIVE 1, SO_RCVLOWAT 50"
+             set to 50, every flag read back 1, and SO_RCVLOWAT 50"
         );
         assert!(f
             .zh

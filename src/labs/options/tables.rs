@@ -47,15 +47,19 @@ fn level_text(o: &Opt) -> String {
 }
 
 fn catalogue(d: &Data) -> Table {
-    let mut t = Table::from_catalogue(&S, "catalogue", &["option", "level", "constant", "kind", "doc"]);
+    let cols = ["option", "level", "constant", "kind", "doc", "man"];
+    let mut t = Table::from_catalogue(&S, "catalogue", &cols);
     for name in &d.options {
         let o = opt(name);
         let doc = t.label(S.text(&format!("doc.{}", o.name), &[]));
+        let kind = kind_cell(&mut t, o.kind);
         t.push(row! {
             "option" => o.name, "level" => level_text(o), "constant" => o.constant,
-            "kind" => o.kind.name(), "doc" => doc,
+            "kind" => kind, "doc" => doc, "man" => man_page(o),
         });
     }
+    // The level and its number are in the note; the man page is the same two names throughout.
+    t.detail(&["level", "constant", "man"]);
     t.note_text(t!(
         S,
         "catalogue.note.levels",
@@ -64,6 +68,36 @@ fn catalogue(d: &Data) -> Table {
     ));
     t.note_text(t!(S, "catalogue.note.kinds"));
     t
+}
+
+/// The kind of value an option takes, as a label ("flag" is "标志" on the zh pages).
+pub fn kind_cell(t: &mut Table, k: Kind) -> Cell {
+    t.label(S.text(&format!("kind.{}", k.name()), &[]))
+}
+
+/// The man page that documents an option.
+fn man_page(o: &Opt) -> &'static str {
+    match o.name {
+        "SO_KEEPALIVE" | "SO_OOBINLINE" => "socket(7), tcp(7)",
+        _ if o.level == libc::SOL_SOCKET => "socket(7)",
+        _ => "tcp(7)",
+    }
+}
+
+/// A call's result as a text: an errno as itself, success as "ok" ("成功" in Chinese).
+pub fn call_text(c: &Call) -> Text {
+    match c {
+        Call::Ok => t!(S, "cell.ok"),
+        Call::Err(e) => Text::same(e),
+    }
+}
+
+/// A call's result as a cell: the JSON keeps "ok", the zh pages show "成功".
+fn call_cell(t: &mut Table, c: &Call) -> Cell {
+    match c {
+        Call::Ok => t.label(call_text(c)),
+        Call::Err(_) => c.into(),
+    }
 }
 
 /// A value as a text: numbers, names of types and errnos, structs in words.
@@ -135,6 +169,8 @@ fn defaults(d: &Data) -> Table {
         }
         t.push(row);
     }
+    // The level is in the catalogue's note; an accepted socket reads as the connected one does.
+    t.detail(&["level", "accepted"]);
     let errnos = refusals(&d.defaults);
     if !errnos.is_empty() {
         t.note_text(t!(S, "defaults.note.refusals", errnos = errnos.join(", ")));
@@ -229,7 +265,8 @@ fn probe(d: &Data) -> Table {
     for p in &d.probes {
         let o = opt(&p.option);
         let socket = if p.udp { "UDP" } else { "TCP" };
-        let mut r = row! { "option" => o.name, "kind" => o.kind.name(), "socket" => socket };
+        let kind = kind_cell(&mut t, o.kind);
+        let mut r = row! { "option" => o.name, "kind" => kind, "socket" => socket };
         for (v, res) in &p.results {
             let c = probe_cell(&mut t, o, res);
             r.insert(probe_key(*v).into(), c);
@@ -249,6 +286,8 @@ fn probe(d: &Data) -> Table {
         let names = Text::join(&read_only, ", ", "、");
         t.note_text(t!(S, "probe.note.read_only", names = names));
     }
+    // The flags finding quotes how each option is stored and what 50 read back as.
+    t.detail = true;
     t
 }
 
@@ -298,8 +337,9 @@ fn buffers(d: &Data) -> Table {
                 Err(c) => c.into(),
             };
             let rule = t.label(rule_text(r.value, b, rule));
+            let set = call_cell(&mut t, &r.set);
             t.push(row! {
-                "option" => b.option, "value" => r.value, "set" => r.set, "read" => read,
+                "option" => b.option, "value" => r.value, "set" => set, "read" => read,
                 "rule" => rule, "predicted" => predicted, "matches" => matches,
             });
         }
@@ -321,6 +361,10 @@ fn buffers(d: &Data) -> Table {
     if !d.buffers.is_empty() {
         t.note_text(t!(S, "buffers.note.doubling"));
     }
+    // The buffers finding quotes the doubling, the floor, the cap and whether every row
+    // matches the rule; in --detail the rule and its prediction stand beside each number.
+    t.detail(&["set", "predicted"]);
+    t.detail = true;
     t
 }
 
@@ -367,9 +411,10 @@ fn linger(runs: &[LingerRun]) -> Table {
     for r in runs {
         let (mode, reading) = (t.label(linger_mode(r.linger)), t.label(yes_no(r.peer_reading)));
         let (end, left) = (t.label(read_end(&r.peer_end)), t.label(port_left(&r.left)));
+        let close = call_cell(&mut t, &r.close);
         t.push(row! {
             "linger" => mode, "peer_reading" => reading, "written" => r.written, "unsent" => r.unsent,
-            "close" => r.close, "close_ms" => ms1(r.close_ms), "peer_bytes" => r.peer_bytes,
+            "close" => close, "close_ms" => ms1(r.close_ms), "peer_bytes" => r.peer_bytes,
             "peer_end" => end, "left" => left,
         });
     }
@@ -377,12 +422,14 @@ fn linger(runs: &[LingerRun]) -> Table {
     let closes: Vec<Text> = runs
         .iter()
         .filter(|r| r.linger == Some(super::behaviour::LINGER_SECONDS))
-        .map(|r| Text::same(r.close.name()))
+        .map(|r| call_text(&r.close))
         .collect();
     let and = t!(S, "linger.and");
     let closes = Text::join(&closes, &and.en, &and.zh);
     t.note_text(t!(S, "linger.note.wait", closes = closes));
     t.note_text(t!(S, "linger.note.table"));
+    // The queue is the same in every run, and the note quotes what close() returned.
+    t.detail(&["written", "unsent", "close"]);
     t
 }
 
@@ -397,7 +444,7 @@ fn so_error(e: &SoError) -> Table {
     let rows = [
         (
             t!(S, "so_error.call.connect", addr = e.target),
-            Cell::from(&e.connect),
+            call_cell(&mut t, &e.connect),
             t!(S, "so_error.peer.target", addr = e.target),
         ),
         (
@@ -421,6 +468,8 @@ fn so_error(e: &SoError) -> Table {
         t.push(row! { "step" => i + 1, "call" => call, "result" => result, "peer" => peer });
     }
     t.note_text(t!(S, "so_error.note"));
+    // The SO_ERROR finding quotes the connect, the first read and the second.
+    t.detail = true;
     t
 }
 
@@ -438,8 +487,9 @@ fn broadcast(b: &Broadcast) -> Table {
     let mut t = Table::from_catalogue(&S, "broadcast", &["sender", "to", "result", "receiver", "got"]);
     for s in &b.sends {
         let got = t.label(got_text(&s.got));
+        let sent = call_cell(&mut t, &s.sent);
         t.push(row! {
-            "sender" => s.flag, "to" => s.to.to_string(), "result" => s.sent,
+            "sender" => s.flag, "to" => s.to.to_string(), "result" => sent,
             "receiver" => b.receiver_flag, "got" => got,
         });
     }
@@ -452,6 +502,8 @@ fn broadcast(b: &Broadcast) -> Table {
             "broadcast.note.sandbox"
         }
     ));
+    // The note says the receiver never sets SO_BROADCAST.
+    t.detail(&["receiver"]);
     t
 }
 
@@ -506,6 +558,8 @@ fn oob(runs: &[OobRun]) -> Table {
     }
     t.note_text(t!(S, "oobinline.note.mark"));
     t.note_text(t!(S, "oobinline.note.one_byte"));
+    // The SO_OOBINLINE finding quotes every recv() of both runs and the mark.
+    t.detail = true;
     t
 }
 
@@ -610,6 +664,8 @@ fn keepalive(k: &Keepalive) -> Table {
                 row.insert("peer".into(), "-".into());
                 t.push(row);
             }
+            // Not run: the timers are the defaults table's and the report note says why.
+            t.detail = true;
         }
     }
     t
