@@ -143,10 +143,12 @@ fn shapes(d: &Data) -> Table {
     // The default view: the command line, what the book's program does, whether lab gopher
     // takes it; the long wording, Python 3 (the findings give it), the runs (they agree with
     // the derivation) and lab gopher's reading are detail.
-    let long = ["shape", "python2", "python3", "ran", "host", "port", "type", "selector"];
+    let long = [
+        "shape", "python2", "python3", "ran", "host", "port", "type", "selector",
+    ];
     t.detail(&long);
     t.detail(&["search", "lab"]);
-    t.code(&["argv"]);
+    t.code(&["argv", "selector", "search"]);
     t.note_text(t!(S, "shapes.note.reads"));
     t.note_text(t!(S, "shapes.note.as_typed"));
     match d.no_python {
