@@ -238,4 +238,31 @@ mod tests {
             .label_zh(row["lab"].as_str().unwrap())
             .starts_with("错误：主机名"));
     }
+
+    #[test]
+    fn the_default_view_is_command_line_book_and_lab_gopher_in_a_few_words() {
+        let t = tables(&sample());
+        let shown: Vec<&str> = t[0]
+            .columns
+            .iter()
+            .filter(|c| !c.detail)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(shown, ["argv", "book", "gopher"]);
+        let next = t[0]
+            .rows
+            .iter()
+            .find(|r| r["argv"] == "gopherclient.py quux.org/ /")
+            .unwrap();
+        assert_eq!(next["book"], "gaierror: no such host");
+        assert_eq!(next["gopher"], "refused");
+        assert_eq!(t[0].label_zh("refused"), "拒绝");
+        let code: Vec<&str> = t[1]
+            .columns
+            .iter()
+            .filter(|c| c.code)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(code, ["argv"]);
+    }
 }
