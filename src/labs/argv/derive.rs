@@ -355,7 +355,7 @@ mod tests {
         );
         assert!(t
             .zh
-            .starts_with("socket.gaierror: [Errno -2] Name or service not known"));
+            .starts_with("`socket.gaierror: [Errno -2] Name or service not known`"));
         assert!(t.en.contains("\"quux.org/\""));
     }
 

@@ -304,7 +304,7 @@ pub mod tests {
         assert!(f.evidence.contains("Python 2.7: IndexError"), "{}", f.evidence);
         assert!(!f.evidence.contains("/root/.pyenv"), "{}", f.evidence);
         let zh = f.zh.unwrap().evidence;
-        assert!(zh.contains("Python 3.11：IndexError"), "{zh}");
+        assert!(zh.contains("Python 3.11：`IndexError"), "{zh}");
         let two = find(&d, "two_arguments");
         assert!(
             two.evidence.contains("with Python 2.7 against"),

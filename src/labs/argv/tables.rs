@@ -70,9 +70,36 @@ pub fn ran(d: &Data, runs: &[Run]) -> Text {
     Text::join(&parts, "; ", "；")
 }
 
+/// What the book's program does, in a few words: the default view's cell.
+fn short_book(d: &derive::Derived) -> Text {
+    use derive::Outcome;
+    let main = match &d.outcome {
+        Outcome::IndexError { index } => t!(S, "short.index_error", index = index),
+        Outcome::NoSuchName { .. } => t!(S, "short.no_such_name"),
+        Outcome::WrongFamily { .. } => t!(S, "short.wrong_family"),
+        Outcome::Sends { request, .. } => t!(S, "short.sends", request = request.escape_ascii()),
+        Outcome::TypeError { .. } => t!(S, "short.type_error"),
+    };
+    if d.ignored == 0 {
+        main
+    } else {
+        t!(S, "short.ignores", outcome = main, n = d.ignored)
+    }
+}
+
+/// Whether lab gopher takes the words: the default view's cell.
+fn short_lab(read: &LabRead) -> Text {
+    match read {
+        LabRead::NoTarget => t!(S, "short.lab.no_target"),
+        LabRead::Target(t) if t.notes.is_empty() => t!(S, "short.lab.ok"),
+        LabRead::Target(_) => t!(S, "short.lab.note"),
+        LabRead::Error(_) => t!(S, "short.lab.error"),
+    }
+}
+
 fn shapes(d: &Data) -> Table {
     let ran_here = !d.interpreters().is_empty();
-    let mut cols = vec!["shape", "argv", "python2", "python3"];
+    let mut cols = vec!["shape", "argv", "book", "gopher", "python2", "python3"];
     if ran_here {
         cols.push("ran");
     }
@@ -84,8 +111,11 @@ fn shapes(d: &Data) -> Table {
         let py3 = t.label(derive::book(&s.argv, Major::Python3).text());
         let read = derive::lab(&s.argv);
         let says = t.label(read.says(&s.argv));
+        let book = t.label(short_book(&derive::book(&s.argv, Major::Python2)));
+        let gopher = t.label(short_lab(&read));
         let mut r = row! {
-            "shape" => name, "argv" => typed(&s.argv), "python2" => py2, "python3" => py3, "lab" => says,
+            "shape" => name, "argv" => typed(&s.argv), "book" => book, "gopher" => gopher,
+            "python2" => py2, "python3" => py3, "lab" => says,
             "host" => Cell::Null, "port" => Cell::Null, "type" => Cell::Null,
             "selector" => Cell::Null, "search" => Cell::Null,
         };
@@ -110,6 +140,15 @@ fn shapes(d: &Data) -> Table {
         }
         t.push(r);
     }
+    // The default view: the command line, what the book's program does, whether lab gopher
+    // takes it; the long wording, Python 3 (the findings give it), the runs (they agree with
+    // the derivation) and lab gopher's reading are detail.
+    let long = [
+        "shape", "python2", "python3", "ran", "host", "port", "type", "selector",
+    ];
+    t.detail(&long);
+    t.detail(&["search", "lab"]);
+    t.code(&["argv", "selector", "search"]);
     t.note_text(t!(S, "shapes.note.reads"));
     t.note_text(t!(S, "shapes.note.as_typed"));
     match d.no_python {
@@ -144,6 +183,7 @@ fn loopback(d: &Data, runs: &[LoopbackRun]) -> Table {
         };
         t.push(row! { "program" => program, "argv" => typed(&r.argv), "result" => result, "server_read" => read });
     }
+    t.code(&["argv"]);
     t.note_text(t!(S, "loopback.note"));
     t
 }
@@ -197,5 +237,32 @@ mod tests {
         assert!(t[0]
             .label_zh(row["lab"].as_str().unwrap())
             .starts_with("错误：主机名"));
+    }
+
+    #[test]
+    fn the_default_view_is_command_line_book_and_lab_gopher_in_a_few_words() {
+        let t = tables(&sample());
+        let shown: Vec<&str> = t[0]
+            .columns
+            .iter()
+            .filter(|c| !c.detail)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(shown, ["argv", "book", "gopher"]);
+        let next = t[0]
+            .rows
+            .iter()
+            .find(|r| r["argv"] == "gopherclient.py quux.org/ /")
+            .unwrap();
+        assert_eq!(next["book"], "gaierror: no such host");
+        assert_eq!(next["gopher"], "refused");
+        assert_eq!(t[0].label_zh("refused"), "拒绝");
+        let code: Vec<&str> = t[1]
+            .columns
+            .iter()
+            .filter(|c| c.code)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(code, ["argv"]);
     }
 }
