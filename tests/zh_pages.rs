@@ -7,61 +7,14 @@
 
 use std::path::Path;
 
-/// Proper names and program names that stay as they are in Chinese text.
-const NAMES: &[&str] = &[
-    "Linux",
-    "Python",
-    "Gopher",
-    "Debian",
-    "Wireshark",
-    "lab",
-    "gophernicus",
-    "pygopherd",
-    "curl",
-    "socat",
-    "lynx",
-    "telnet",
-    "netcat",
-    "tcpdump",
-    "tshark",
-    "nc",
-    "ss",
-    "strace",
-    "root",
-    "uid",
-    "gid",
-    "netns",
-    "userns",
-    "sysctl",
-    "unshare",
-    "errno",
-    "pyenv",
-    "mdBook",
-    "ok",
-    "recv",
-    "send",
-    "sendall",
-    "connect",
-    "accept",
-    "listen",
-    "bind",
-    "close",
-    "socket",
-    "setsockopt",
-    "getsockopt",
-    "sendfile",
-    "splice",
-    "shutdown",
-    "poll",
-    "epoll",
-    "read",
-    "write",
-    "select",
-    "htons",
-    "ms",
-    "gopherclient",
-    "gopherd",
-];
+/// Proper names, program and system-call names, sysctls and technical terms that stay as
+/// they are in Chinese text (the lab ids too).
+const NAMES: &str = "Linux Python Gopher Debian Wireshark Rust lab gophernicus pygopherd curl socat \
+    lynx telnet netcat tcpdump tshark nc ss strace root uid gid netns userns sysctl unshare errno \
+    pyenv mdBook ok recv send sendall sendto connect accept listen bind close socket setsockopt \
+    getsockopt getprotobyname sendfile splice shutdown poll epoll read write select htons ms \
+    gopherclient gopherd gophermap argv backlog protocol somaxconn syncookies cookie keepalive \
+    linger timeval Nagle Unix Tcp netlink max min fork ping signalfd stderr stdout udp icmp sctp";
 
 fn zh_pages() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/zh");
@@ -86,7 +39,8 @@ fn generated(line: &str) -> bool {
     l.starts_with('|') || l.starts_with("- **") || l.starts_with("实测：") || l.starts_with("> 说明：")
 }
 
-/// Removes what may stay in English: code spans, links' targets, man references.
+/// Removes what may stay in English: code spans, quoted data ("Xcd"), calls and man-page
+/// references (`socket(domain, type, protocol)`, `tcp(7)`), command-line options.
 fn strip(line: &str) -> String {
     let mut out = String::new();
     let mut in_code = false;
@@ -97,6 +51,54 @@ fn strip(line: &str) -> String {
             _ => out.push(c),
         }
     }
+    let mut s = out;
+    for (open, close) in [('"', '"'), ('(', ')')] {
+        s = remove_spans(&s, open, close);
+    }
+    // command-line options (`--max-clients`), also inside Chinese parentheses
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '-' && chars.peek() == Some(&'-') {
+            while chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '-')
+            {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Removes `open … close` spans: quoted ASCII data, and the arguments of a call written
+/// right after a name (`listen(backlog)`); a Chinese parenthesis is prose and stays.
+fn remove_spans(s: &str, open: char, close: char) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(open) {
+        let call = open != '(' || rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        match rest[i + 1..].find(close) {
+            Some(j) if call && rest[i + 1..i + 1 + j].is_ascii() => {
+                // a call drops its name too: `tcp(7)`, `listen(backlog)`
+                let head = &rest[..i];
+                let name = if open == '(' {
+                    head.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                } else {
+                    head
+                };
+                out.push_str(name);
+                rest = &rest[i + 2 + j..];
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -111,7 +113,7 @@ fn english_words(text: &str) -> Vec<String> {
         }
         let upper = w.chars().filter(|c| c.is_ascii_uppercase()).count();
         let camel = upper >= 2 || w.chars().all(|c| !c.is_ascii_lowercase());
-        if camel || NAMES.iter().any(|n| n.eq_ignore_ascii_case(w)) {
+        if camel || NAMES.split_whitespace().any(|n| n.eq_ignore_ascii_case(w)) {
             continue; // IndexError, ListenOverflows, EADDRINUSE, SYN-SENT, names
         }
         words.push(w.to_string());
@@ -145,6 +147,16 @@ fn the_checker_finds_english_and_lets_the_allowed_kinds_through() {
         english_words("EADDRINUSE IndexError 127.0.0.1:70 socket(7) SO_REUSEADDR 1.5 about.txt").is_empty()
     );
     assert!(english_words(&strip("运行 `python gopherclient.py quux.org /` 得到")).is_empty());
+    let calls = "socket(domain, type, protocol)：见 tcp(7)；数据流接着是 \"Xcd\"，以 --no-sendfile 运行";
+    assert!(
+        english_words(&strip(calls)).is_empty(),
+        "{:?}",
+        english_words(&strip(calls))
+    );
+    assert_eq!(
+        english_words(&strip("等待中（waiting for the peer）")),
+        ["waiting", "for", "the", "peer"]
+    );
 }
 
 /// The "don't use" terms of the glossary's table.

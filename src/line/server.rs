@@ -171,13 +171,17 @@ impl Record {
             Some(Count {
                 bytes,
                 chars: Some(c),
-            }) => format!("{c} characters / {bytes} bytes"),
-            Some(Count { bytes, chars: None }) => format!("{bytes} bytes, not UTF-8"),
+            }) => format!(
+                "{} / {}",
+                plural(*c as u64, "character"),
+                plural(*bytes as u64, "byte")
+            ),
+            Some(Count { bytes, chars: None }) => format!("{}, not UTF-8", plural(*bytes as u64, "byte")),
             None => "no line".into(),
         };
         format!(
-            "lab serve: client {peer}: received {} bytes, counted {counted}, {:.1} ms, {}",
-            self.received,
+            "lab serve: client {peer}: received {}, counted {counted}, {:.1} ms, {}",
+            plural(self.received as u64, "byte"),
             self.duration.as_secs_f64() * 1000.0,
             self.outcome
         )
@@ -226,19 +230,27 @@ impl Summary {
         } else {
             let mut parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{v} {k}")).collect();
             if self.accept_errors > 0 {
-                parts.push(format!("{} accept errors", self.accept_errors));
+                parts.push(plural(self.accept_errors, "accept error"));
             }
             format!(" ({})", parts.join(", "))
         };
-        let n = self.error_count();
         format!(
-            "{}: {} clients served ({} answered), {} bytes received, {n} error{}{detail}",
+            "{}: {} served ({} answered), {} received, {}{detail}",
             self.stopped_by,
-            self.clients,
+            plural(self.clients, "client"),
             self.answered,
-            self.bytes,
-            if n == 1 { "" } else { "s" }
+            plural(self.bytes, "byte"),
+            plural(self.error_count(), "error"),
         )
+    }
+}
+
+/// "1 client", "2 clients".
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -605,5 +617,23 @@ fn close(s: Socket, troubled: bool) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_is_singular() {
+        let s = super::Summary {
+            clients: 1,
+            answered: 1,
+            bytes: 1,
+            stopped_by: "stopped".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.text(),
+            "stopped: 1 client served (1 answered), 1 byte received, 0 errors"
+        );
     }
 }

@@ -101,6 +101,7 @@ pub fn type_name(c: char) -> Text {
 
 fn menu_table(d: &Data) -> Table {
     let mut t = Table::from_catalogue(&S, "menu", &["type", "display", "selector", "host", "port"]);
+    t.code(&["display", "selector"]);
     let (lines, _) = parsed_menu(d);
     push_menu_rows(&mut t, &lines, &mut |t, k| match k {
         Kind::Item(c) => t.label(t!(S, "menu.type", c = c, name = type_name(c))),
@@ -115,6 +116,7 @@ fn text(d: &Data) -> Table {
     let (printed, stats) = filtered_text(d);
     let cols = ["program", "bytes", "terminator", "dots", "tail"];
     let mut t = Table::from_catalogue(&S, "text", &cols);
+    t.code(&["tail"]);
     for (who, b) in [("book", &d.text.raw), ("lab", &printed)] {
         let program = t.label(S.text(&format!("text.program.{who}"), &[]));
         t.push(row! {

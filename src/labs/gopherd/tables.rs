@@ -58,6 +58,7 @@ fn requests(d: &Data) -> Table {
         "selector", "what", "type", "first", "items", "bytes", "sent", "disk",
     ];
     let mut t = Table::from_catalogue(&S, "requests", &cols);
+    t.code(&["selector", "first"]);
     for r in &d.requests {
         let row = request_row(&mut t, r);
         t.push(row);
@@ -99,6 +100,7 @@ fn request_row(t: &mut Table, r: &Request) -> Row {
 fn escapes(d: &Data) -> Table {
     let cols = ["attempt", "selector", "answer", "reason", "leaked"];
     let mut t = Table::from_catalogue(&S, "escapes", &cols);
+    t.code(&["selector", "answer"]);
     for e in &d.escapes {
         let row = escape_row(&mut t, e);
         t.push(row);
@@ -133,6 +135,7 @@ fn limit_row(t: &mut Table, situation: Text, r: &Refused, detail: Text) -> Row {
 
 fn limits(l: &Limits) -> Table {
     let mut t = Table::from_catalogue(&S, "limits", &["situation", "answer", "outcome", "detail"]);
+    t.code(&["answer"]);
     let row = limit_row(
         &mut t,
         t!(S, "limits.long.situation", bytes = l.long_bytes),

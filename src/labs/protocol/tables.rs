@@ -538,7 +538,7 @@ fn protocols(d: &Data) -> Table {
     }
     // The line repeats the number and aliases beside it; its comment is for --detail.
     t.detail(&["line"]);
-    t.code(&["line"]);
+    t.code(&["name", "line"]);
     t.note_text(t!(S, "protocols.note"));
     t
 }

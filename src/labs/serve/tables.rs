@@ -74,6 +74,7 @@ fn answers(d: &Data) -> Table {
         "input", "sent", "sent_n", "answer", "chars", "bytes", "py2", "py3", "outcome",
     ];
     let mut t = Table::from_catalogue(&S, "answers", &cols);
+    t.code(&["sent", "answer"]);
     for a in &d.answers {
         let row = answer_row(&mut t, a, d.max_line);
         t.push(row);
