@@ -67,7 +67,7 @@ pub fn error(e: &ClientError) -> Text {
     match e {
         ClientError::Errno(name) => Text::same(name.clone()),
         ClientError::ClosedByServer => t!(S, "cell.closed_by_server"),
-        ClientError::Revents(r) => Text::same(format!("poll revents {r:#x}")),
+        ClientError::Revents(r) => t!(S, "cell.revents", revents = format!("{r:#x}")),
     }
 }
 
@@ -150,7 +150,14 @@ fn clients(m: &MainRun) -> Table {
     // The compact view keeps what tells the clients apart: their fate (which says
     // whether the SYN was retried). Per-client timings, retry counts and socket
     // states go to --detail, so clients with one fate group.
-    let noise = ["connect_ms", "syn_retries", "window_end", "server_side", "accepted_ms", "line"];
+    let noise = [
+        "connect_ms",
+        "syn_retries",
+        "window_end",
+        "server_side",
+        "accepted_ms",
+        "line",
+    ];
     t.detail(&noise);
     let within = m.clients.last().map(|c| c.started_ms).unwrap_or(0.0);
     t.note_text(t!(
