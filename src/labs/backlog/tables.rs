@@ -12,9 +12,12 @@ pub fn tables(d: &Data) -> Vec<Table> {
     if let Some(m) = &d.main {
         out.extend([clients(m), listener(m), counters(m), retries(m)]);
     }
-    out.extend(d.sweep.as_ref().map(sweep));
+    // In a run with a main experiment the findings quote the sweep; alone it is the report.
+    out.extend(d.sweep.as_ref().map(|s| sweep(s, d.main.is_some())));
     out.extend(d.stores.as_ref().map(stores));
-    out.extend(d.batches.as_deref().map(batches));
+    if let Some(runs) = d.batches.as_deref() {
+        out.extend([batches(runs), batch_counters(runs)]);
+    }
     out
 }
 
@@ -64,7 +67,7 @@ pub fn error(e: &ClientError) -> Text {
     match e {
         ClientError::Errno(name) => Text::same(name.clone()),
         ClientError::ClosedByServer => t!(S, "cell.closed_by_server"),
-        ClientError::Revents(r) => Text::same(format!("poll revents {r:#x}")),
+        ClientError::Revents(r) => t!(S, "cell.revents", revents = format!("{r:#x}")),
     }
 }
 
@@ -144,6 +147,18 @@ fn clients(m: &MainRun) -> Table {
         };
         t.push(row);
     }
+    // The compact view keeps what tells the clients apart: their fate (which says
+    // whether the SYN was retried). Per-client timings, retry counts and socket
+    // states go to --detail, so clients with one fate group.
+    let noise = [
+        "connect_ms",
+        "syn_retries",
+        "window_end",
+        "server_side",
+        "accepted_ms",
+        "line",
+    ];
+    t.detail(&noise);
     let within = m.clients.last().map(|c| c.started_ms).unwrap_or(0.0);
     t.note_text(t!(
         S,
@@ -199,6 +214,8 @@ fn listener(m: &MainRun) -> Table {
         let what = t.label(S.text(&format!("listener.row.{key}"), &[]));
         t.push(row! { "what" => what, "window" => window, "after" => after });
     }
+    // The first finding quotes the limit, the queue's peak and the connects.
+    t.detail = true;
     t
 }
 
@@ -224,6 +241,8 @@ fn counters(m: &MainRun) -> Table {
     }
     t.note_text(drops_note(m));
     t.note_text(t!(S, "counters.note.cookies"));
+    // The first finding quotes ListenOverflows; the rest is for --detail.
+    t.detail = true;
     t
 }
 
@@ -322,10 +341,12 @@ fn retries(m: &MainRun) -> Table {
     }
     t.note_text(syn_sysctls(m));
     t.note_text(t!(S, "retries.note.sampled", poll_ms = POLL_MS));
+    // The second finding quotes the schedule and the sysctls.
+    t.detail = true;
     t
 }
 
-fn sweep(s: &Sweep) -> Table {
+fn sweep(s: &Sweep, quoted: bool) -> Table {
     let cols = [
         "backlog",
         "limit",
@@ -352,6 +373,8 @@ fn sweep(s: &Sweep) -> Table {
         "sweep.note.window.shared"
     };
     t.note_text(t!(S, key, window_ms = s.window_ms));
+    t.detail(&["b_plus_1"]);
+    t.detail = quoted;
     t
 }
 
@@ -382,6 +405,8 @@ fn stores(st: &Stores) -> Table {
     t.push(row! { "call" => py, "somaxconn" => smc, "limit" => limit, "connected" => None::<usize> });
     t.note_text(t!(S, "listen_stores.note.min"));
     t.note_text(t!(S, "listen_stores.note.python"));
+    // The last finding quotes the stored limits.
+    t.detail = true;
     t
 }
 
@@ -395,8 +420,22 @@ pub fn moved(b: &Batch) -> String {
         .join(", ")
 }
 
+/// The setting runs pivoted: one row per measure, one column per setting run, so
+/// the table fits a terminal (the counters that moved are in [`batch_counters`]).
 fn batches(runs: &[BatchRun]) -> Table {
-    let cols = [
+    let run_key = |i: usize| format!("run{}", i + 1);
+    let keys: Vec<String> = (0..runs.len()).map(run_key).collect();
+    let what = ("what", S.text("phantoms.col.what", &[]));
+    let cols: Vec<(&str, Text)> = std::iter::once(what)
+        .chain(keys.iter().enumerate().map(|(i, k)| {
+            let n = i + 1;
+            let h = S.text("phantoms.col.run", &[("n", (&n).into())]);
+            (k.as_str(), h)
+        }))
+        .collect();
+    let title = t!(S, "phantoms.title", clients = VARIANT_CLIENTS);
+    let mut t = Table::localized("phantoms", title, &cols);
+    let measures = [
         "syncookies",
         "abort",
         "retried",
@@ -405,27 +444,46 @@ fn batches(runs: &[BatchRun]) -> Table {
         "phantom_cookie",
         "reset",
         "waiting",
-        "counters",
     ];
-    let mut t = Table::from_catalogue(&S, "phantoms", &cols);
-    let title = t!(S, "phantoms.title", clients = VARIANT_CLIENTS);
-    (t.title, t.title_zh) = (title.en, Some(title.zh));
-    for r in runs {
-        let (c, a) = (r.syncookies, r.abort_on_overflow);
-        match &r.result {
-            Ok(b) => t.push(row! {
-                "syncookies" => c, "abort" => a, "retried" => b.retried, "in_queue" => b.in_queue,
-                "phantom_request" => b.phantoms_request, "phantom_cookie" => b.phantoms_cookie,
-                "reset" => b.reset, "waiting" => b.waiting, "counters" => moved(b),
-            }),
-            Err(why) => {
-                let why = t.label(why.text());
-                t.push(row! { "syncookies" => c, "abort" => a, "counters" => why })
-            }
+    for m in measures {
+        let label = t.label(S.text(&format!("phantoms.row.{m}"), &[]));
+        let mut row = row! { "what" => label };
+        for (k, r) in keys.iter().zip(runs) {
+            let cell: Cell = match (m, &r.result) {
+                ("syncookies", _) => r.syncookies.into(),
+                ("abort", _) => r.abort_on_overflow.into(),
+                ("retried", Err(why)) => t.label(why.text()),
+                (_, Err(_)) => Cell::Null,
+                ("retried", Ok(b)) => b.retried.into(),
+                ("in_queue", Ok(b)) => b.in_queue.into(),
+                ("phantom_request", Ok(b)) => b.phantoms_request.into(),
+                ("phantom_cookie", Ok(b)) => b.phantoms_cookie.into(),
+                ("reset", Ok(b)) => b.reset.into(),
+                (_, Ok(b)) => b.waiting.into(),
+            };
+            row.insert(k.clone(), cell);
         }
+        t.push(row);
     }
     t.note_text(t!(S, "phantoms.note.together"));
     t.note_text(t!(S, "phantoms.note.abort"));
+    t
+}
+
+/// The counters that moved in each setting run; detail, as its cells are long.
+fn batch_counters(runs: &[BatchRun]) -> Table {
+    let cols = ["syncookies", "abort", "counters"];
+    let mut t = Table::from_catalogue(&S, "phantom_counters", &cols);
+    let title = t!(S, "phantom_counters.title", clients = VARIANT_CLIENTS);
+    (t.title, t.title_zh) = (title.en, Some(title.zh));
+    for r in runs {
+        let counters = match &r.result {
+            Ok(b) => Cell::from(moved(b)),
+            Err(why) => t.label(why.text()),
+        };
+        t.push(row! { "syncookies" => r.syncookies, "abort" => r.abort_on_overflow, "counters" => counters });
+    }
+    t.detail = true;
     t
 }
 

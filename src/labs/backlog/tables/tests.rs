@@ -72,7 +72,8 @@ fn tables_read_typed_data_and_label_every_text_cell_in_chinese() {
             "retries",
             "sweep",
             "listen_stores",
-            "phantoms"
+            "phantoms",
+            "phantom_counters"
         ]
     );
     let clients = table(&ts, "clients");
@@ -96,6 +97,7 @@ fn tables_read_typed_data_and_label_every_text_cell_in_chinese() {
                     let plain = s.chars().all(|c| !c.is_alphabetic() || c.is_ascii_uppercase())
                         || s.starts_with("listen(")
                         || s.starts_with("Tcp")
+                        || s.starts_with("tcp_")
                         || s.contains(" +")
                         || s.chars().all(|c| c.is_ascii_digit());
                     assert!(
@@ -107,6 +109,13 @@ fn tables_read_typed_data_and_label_every_text_cell_in_chinese() {
             }
         }
     }
+    // The default view: the clients by fate, the setting runs pivoted; the tables the
+    // findings quote are detail.
+    let shown: Vec<&str> = ts.iter().filter(|t| !t.detail).map(|t| t.id.as_str()).collect();
+    assert_eq!(shown, ["clients", "phantoms"]);
+    let phantoms = table(&ts, "phantoms");
+    assert_eq!(phantoms.columns.len(), 1 + fixture::data().batches.unwrap().len());
+    assert_eq!(phantoms.rows[0]["what"], "tcp_syncookies");
     let listener = table(&ts, "listener");
     assert_eq!(listener.rows[2]["what"], "accept-queue length, max (ss Recv-Q)");
     assert_eq!(listener.rows[2]["window"], 2);
