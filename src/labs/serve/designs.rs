@@ -238,9 +238,8 @@ mod tests {
         assert_eq!(parse_port("lab: error: ..."), None);
     }
 
-    #[test]
-    fn the_mix_shows_the_thread_cap() {
-        assert!(SPEC.idle > SPEC.threads, "more idle clients than threads");
-        assert!(SPEC.server_idle_s * 1000 > SPEC.budget_ms + SPEC.timeout_ms);
-    }
+    // The mix shows the thread cap (more idle clients than threads), and the servers'
+    // idle time-out outlasts the run (idle clients stay idle).
+    const _: () = assert!(SPEC.idle > SPEC.threads);
+    const _: () = assert!(SPEC.server_idle_s * 1000 > SPEC.budget_ms + SPEC.timeout_ms);
 }
