@@ -639,6 +639,28 @@ fn report_runs_in_the_sandbox_without_leaks() {
         iterative["after_silent_ms"].as_f64().unwrap() >= iterative["idle_ms"].as_f64().unwrap(),
         "{iterative}"
     );
+    // The hostile mix against each design, each its own server process (reaped: --leak-check).
+    let runs = v["data"]["designs"]["runs"]["Ok"]
+        .as_array()
+        .expect("the designs were measured");
+    let run = |m: &str| &runs.iter().find(|r| r["mode"] == m).unwrap()["outcome"];
+    let clients = v["data"]["designs"]["mix"]["clients"].as_u64().unwrap();
+    assert_eq!(run("event")["wrong"], 0, "{}", run("event"));
+    assert!(
+        run("iterative")["answered"].as_u64().unwrap() < clients,
+        "{}",
+        run("iterative")
+    );
+    let cap = v["data"]["designs"]["mix"]["threads"].as_u64().unwrap();
+    let th = run("threaded");
+    assert!(th["peak_threads"].as_u64().unwrap() <= cap + 1, "{th}");
+    assert_eq!(v["tables"].as_array().unwrap().len(), 3);
+    for id in ["idle_blocks_iterative", "threads_hold_idle", "event_holds_all"] {
+        assert!(
+            v["findings"].as_array().unwrap().iter().any(|f| f["id"] == id),
+            "{id}"
+        );
+    }
     assert!(v["findings"]
         .as_array()
         .unwrap()

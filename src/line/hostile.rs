@@ -58,7 +58,7 @@ impl Mix {
 }
 
 /// What one design did under the mix.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// Well-behaved clients started (the rest were past the budget).
     pub attempted: usize,

@@ -1,5 +1,6 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
+use super::designs::Design;
 use super::measure::{Answer, Case, Data, ModeRun, Py3, ServerDid, ServerMode};
 use super::tables::escape;
 use super::STRINGS as S;
@@ -12,6 +13,9 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         crlf_same(d),
         invalid_utf8_survives(d),
         one_at_a_time(d),
+        idle_blocks_iterative(d),
+        threads_hold_idle(d),
+        event_holds_all(d),
     ]
     .into_iter()
     .flatten()
@@ -142,10 +146,118 @@ fn one_at_a_time(d: &Data) -> Option<Finding> {
     ))
 }
 
+fn design(d: &Data, m: ServerMode) -> Option<&Design> {
+    d.designs.runs.as_ref().ok()?.iter().find(|r| r.mode == m)
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// The event loop answered every well-behaved client: the mix itself was answerable here.
+fn all_answered(r: &Design, clients: usize) -> bool {
+    r.outcome.answered == clients && r.unanswered() == 0
+}
+
+fn idle_blocks_iterative(d: &Data) -> Option<Finding> {
+    let (it, ev) = (design(d, ServerMode::Iterative)?, design(d, ServerMode::Event)?);
+    let n = d.designs.mix.clients;
+    let verdict = if it.unanswered() == 0 {
+        Verdict::Refuted
+    } else if it.unanswered() * 2 >= n && all_answered(ev, n) {
+        Verdict::Confirmed
+    } else {
+        Verdict::Depends
+    };
+    let o = &it.outcome;
+    let evidence = t!(
+        S,
+        "finding.idle_blocks_iterative.evidence",
+        idle = d.designs.mix.idle,
+        answered = o.answered,
+        clients = n,
+        lost = o.lost + o.wrong,
+        not_started = o.not_started,
+        budget = d.designs.mix.budget_ms,
+        ev = ev.outcome.answered
+    );
+    Some(Finding::new(
+        "idle_blocks_iterative",
+        t!(S, "finding.idle_blocks_iterative.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn threads_hold_idle(d: &Data) -> Option<Finding> {
+    let th = design(d, ServerMode::Threaded)?;
+    let (n, idle) = (d.designs.mix.clients, d.designs.mix.idle);
+    let held = th.held();
+    let verdict = match held {
+        _ if all_answered(th, n) => Verdict::Refuted,
+        Some(h) if h > th.cap => Verdict::Refuted,
+        Some(_) if idle > th.cap && th.unanswered() * 2 >= n => Verdict::Confirmed,
+        _ => Verdict::Depends,
+    };
+    let o = &th.outcome;
+    let evidence = t!(
+        S,
+        "finding.threads_hold_idle.evidence",
+        cap = th.cap,
+        idle = idle,
+        held = opt(held),
+        threads = opt(o.peak_threads),
+        answered = o.answered,
+        clients = n,
+        lost = o.lost + o.wrong,
+        not_started = o.not_started
+    );
+    Some(Finding::new(
+        "threads_hold_idle",
+        t!(S, "finding.threads_hold_idle.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn event_holds_all(d: &Data) -> Option<Finding> {
+    let ev = design(d, ServerMode::Event)?;
+    let (n, idle) = (d.designs.mix.clients, d.designs.mix.idle);
+    let o = &ev.outcome;
+    let verdict = if o.lost + o.wrong > 0 || o.peak_threads.is_some_and(|t| t > 1) {
+        Verdict::Refuted
+    } else if all_answered(ev, n) && ev.held().is_some_and(|h| h >= idle) && o.peak_threads == Some(1) {
+        Verdict::Confirmed
+    } else {
+        // Clients never started (the budget ran out on a busy machine), or /proc unread.
+        Verdict::Depends
+    };
+    let evidence = t!(
+        S,
+        "finding.event_holds_all.evidence",
+        idle = idle,
+        held = opt(ev.held()),
+        threads = opt(o.peak_threads),
+        answered = o.answered,
+        clients = n,
+        median = show(o.median_ms),
+        p99 = show(o.p99_ms),
+        rss = opt(o.peak_rss_kib.map(super::tables::mib))
+    );
+    Some(Finding::new(
+        "event_holds_all",
+        t!(S, "finding.event_holds_all.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::designs::{Designs, SPEC};
     use super::super::measure::{Counted, Silent, Totals, MAX_LINE};
     use super::*;
+    use crate::line::hostile::Outcome;
     use crate::report::Call;
 
     fn ans(case: Case, reply: &str, counted: Option<Counted>, server: ServerDid) -> Answer {
@@ -218,7 +330,107 @@ mod tests {
                 mode(ServerMode::Iterative, 1001.2, 1001.7),
                 mode(ServerMode::Event, 1.0, 0.9),
             ],
+            designs: designs(),
         }
+    }
+
+    fn outcome(answered: usize, lost: usize, threads: usize, peak_fds: usize) -> Outcome {
+        Outcome {
+            attempted: answered + lost,
+            answered,
+            lost,
+            not_started: 300 - answered - lost,
+            median_ms: Some(0.4),
+            p99_ms: Some(2.1),
+            peak_rss_kib: Some(2560),
+            peak_threads: Some(threads),
+            peak_fds: Some(peak_fds),
+            fds_before: Some(5),
+            fds_after: Some(5),
+            ..Outcome::default()
+        }
+    }
+
+    /// The three designs as they behave under the mix: 300 clients, 12 idle, 8 threads.
+    fn designs() -> Designs {
+        let run = |mode, cap, outcome| Design { mode, cap, outcome };
+        Designs {
+            mix: SPEC,
+            runs: Ok(vec![
+                run(ServerMode::Iterative, 1, outcome(3, 20, 1, 6)),
+                run(ServerMode::Threaded, 8, outcome(30, 40, 9, 13)),
+                run(ServerMode::Event, 16_384, outcome(300, 0, 1, 37)),
+            ]),
+        }
+    }
+
+    fn set_design(d: &mut Data, m: ServerMode, f: impl FnOnce(&mut Design)) {
+        let runs = d.designs.runs.as_mut().unwrap();
+        f(runs.iter_mut().find(|r| r.mode == m).unwrap())
+    }
+
+    #[test]
+    fn idle_blocks_iterative_gives_each_verdict() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "idle_blocks_iterative"), Verdict::Confirmed);
+        // The event loop lost clients too: the machine, not the design, may be at fault.
+        set_design(&mut d, ServerMode::Event, |r| r.outcome = outcome(290, 10, 1, 37));
+        assert_eq!(verdict(&d, "idle_blocks_iterative"), Verdict::Depends);
+        set_design(&mut d, ServerMode::Iterative, |r| {
+            r.outcome = outcome(300, 0, 1, 6)
+        });
+        assert_eq!(verdict(&d, "idle_blocks_iterative"), Verdict::Refuted);
+    }
+
+    #[test]
+    fn threads_hold_idle_gives_each_verdict() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "threads_hold_idle"), Verdict::Confirmed);
+        // As many threads as idle clients: the mix does not test the cap.
+        set_design(&mut d, ServerMode::Threaded, |r| r.cap = 12);
+        assert_eq!(verdict(&d, "threads_hold_idle"), Verdict::Depends);
+        set_design(&mut d, ServerMode::Threaded, |r| {
+            r.cap = 8;
+            r.outcome = outcome(300, 0, 9, 25);
+        });
+        assert_eq!(verdict(&d, "threads_hold_idle"), Verdict::Refuted);
+        // More connections held than threads would refute it too.
+        set_design(&mut d, ServerMode::Threaded, |r| {
+            r.outcome = outcome(30, 40, 9, 20)
+        });
+        assert_eq!(verdict(&d, "threads_hold_idle"), Verdict::Refuted);
+    }
+
+    #[test]
+    fn event_holds_all_gives_each_verdict() {
+        let mut d = book();
+        assert_eq!(verdict(&d, "event_holds_all"), Verdict::Confirmed);
+        set_design(&mut d, ServerMode::Event, |r| r.outcome.not_started = 5);
+        assert_eq!(verdict(&d, "event_holds_all"), Verdict::Depends);
+        set_design(&mut d, ServerMode::Event, |r| r.outcome = outcome(299, 1, 1, 37));
+        assert_eq!(verdict(&d, "event_holds_all"), Verdict::Refuted);
+    }
+
+    #[test]
+    fn unmeasured_designs_leave_their_findings_out() {
+        let mut d = book();
+        d.designs.runs = Err(crate::report::Unmeasured::NoSandbox);
+        let ids: Vec<_> = findings(&d).into_iter().map(|f| f.id).collect();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+    }
+
+    #[test]
+    fn design_evidence_quotes_the_figures_in_both_languages() {
+        let f = findings(&book());
+        let th = f.iter().find(|f| f.id == "threads_hold_idle").unwrap();
+        assert!(
+            th.evidence.contains("--max-concurrent 8") && th.evidence.contains("12 idle"),
+            "{}",
+            th.evidence
+        );
+        assert!(th.zh.as_ref().unwrap().evidence.contains("12"));
+        let ev = f.iter().find(|f| f.id == "event_holds_all").unwrap();
+        assert!(ev.evidence.contains("300 of 300"), "{}", ev.evidence);
     }
 
     fn verdict(d: &Data, id: &str) -> Verdict {
@@ -274,7 +486,7 @@ mod tests {
         let mut d = book();
         d.answers.retain(|a| a.case != Case::Chinese);
         assert!(findings(&d).iter().all(|f| f.id != "counts_characters"));
-        assert_eq!(findings(&d).len(), 3);
+        assert_eq!(findings(&d).len(), 6);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Data {
     pub greeting: String,
     pub answers: Vec<Answer>,
     pub modes: Vec<ModeRun>,
+    /// The hostile mix against each design, each its own server process.
+    pub designs: super::designs::Designs,
 }
 
 /// One kind of input a client sends.
@@ -220,11 +222,14 @@ pub fn measure(ctx: &Ctx) -> Result<Data> {
         .into_iter()
         .map(load)
         .collect::<Result<_>>()?;
+    ctx.progress("serve: the hostile mix against each design, a server process each");
+    let designs = super::designs::measure();
     Ok(Data {
         max_line: MAX_LINE,
         greeting,
         answers,
         modes,
+        designs,
     })
 }
 

@@ -16,11 +16,13 @@
 //! measurement) are the only ones that use its types.
 
 mod bind;
+mod designs;
 mod findings;
 mod line_server;
 mod measure;
 mod tables;
 
+pub use designs::{Design, Designs, MixSpec};
 pub use measure::{Answer, Case, Counted, Data, ModeRun, Py3, ServerDid, ServerMode, Silent, Totals};
 
 use crate::line::server::{self, Config, Mode};

@@ -1,16 +1,25 @@
 //! Tables and notes: pure functions of the measured [`Data`].
 
+use super::designs::{Design, MixSpec};
 use super::measure::{Answer, Case, Data, ModeRun, Py3, ServerDid, ServerMode, Totals};
 use super::STRINGS as S;
 use crate::report::{Cell, Table, Text};
 use crate::{row, t};
 
 pub fn tables(d: &Data) -> Vec<Table> {
-    vec![answers(d), modes(d)]
+    let mut t = vec![answers(d), modes(d)];
+    if let Ok(runs) = &d.designs.runs {
+        t.push(designs(&d.designs.mix, runs));
+    }
+    t
 }
 
 pub fn notes(d: &Data) -> Vec<Text> {
-    vec![t!(S, "note.greeting", greeting = format!("{:?}", d.greeting))]
+    let mut n = vec![t!(S, "note.greeting", greeting = format!("{:?}", d.greeting))];
+    if let Err(why) = &d.designs.runs {
+        n.push(t!(S, "note.designs_unmeasured", why = why.text()));
+    }
+    n
 }
 
 /// Bytes as a short readable string: printable ASCII and other characters as they
@@ -176,9 +185,106 @@ fn modes(d: &Data) -> Table {
     t
 }
 
+/// KiB as MiB with one decimal.
+pub fn mib(kib: u64) -> f64 {
+    round1(kib as f64 / 1024.0)
+}
+
+fn designs(mix: &MixSpec, runs: &[Design]) -> Table {
+    let cols = [
+        "design",
+        "cap",
+        "answered",
+        "lost",
+        "not_started",
+        "median_ms",
+        "p99_ms",
+        "rss_mib",
+        "threads",
+        "fds",
+        "held",
+        "fds_after",
+        "giant_refused",
+        "garbage_answered",
+    ];
+    let mut t = Table::from_catalogue(&S, "designs", &cols);
+    t.detail(&["fds_after", "giant_refused", "garbage_answered"]);
+    for r in runs {
+        let o = &r.outcome;
+        let name = t.label(mode(r.mode));
+        let after = match (o.fds_after, o.fds_before) {
+            (Some(a), Some(b)) => Some(format!("{a}/{b}")),
+            _ => None,
+        };
+        t.push(row! {
+            "design" => name,
+            "cap" => r.cap,
+            "answered" => o.answered,
+            "lost" => o.lost + o.wrong,
+            "not_started" => o.not_started,
+            "median_ms" => o.median_ms,
+            "p99_ms" => o.p99_ms,
+            "rss_mib" => o.peak_rss_kib.map(mib),
+            "threads" => o.peak_threads,
+            "fds" => o.peak_fds,
+            "held" => r.held(),
+            "fds_after" => after,
+            "giant_refused" => o.giant_refused,
+            "garbage_answered" => o.garbage_answered,
+        });
+    }
+    t.note_text(t!(
+        S,
+        "designs.note.mix",
+        clients = mix.clients,
+        at_once = mix.at_once,
+        idle = mix.idle,
+        giant = mix.giant,
+        giant_kib = mix.giant_bytes / 1024,
+        resets = mix.resets,
+        garbage = mix.garbage
+    ));
+    t.note_text(t!(
+        S,
+        "designs.note.bounds",
+        timeout = mix.timeout_ms,
+        budget = mix.budget_ms,
+        idle_s = mix.server_idle_s,
+        backlog = mix.backlog
+    ));
+    t.note_text(t!(S, "designs.note.columns"));
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_designs_table_has_a_row_per_design_and_the_held_count() {
+        use crate::line::hostile::Outcome;
+        use serde_json::Value;
+        let mix = super::super::designs::SPEC;
+        let run = Design {
+            mode: ServerMode::Threaded,
+            cap: 8,
+            outcome: Outcome {
+                answered: 40,
+                lost: 20,
+                not_started: 240,
+                peak_fds: Some(13),
+                fds_before: Some(5),
+                peak_rss_kib: Some(3072),
+                ..Outcome::default()
+            },
+        };
+        let t = designs(&mix, &[run]);
+        assert_eq!(t.rows.len(), 1);
+        let r = &t.rows[0];
+        assert_eq!(r["held"], Value::from(8));
+        assert_eq!(r["rss_mib"], Value::from(3.0));
+        assert_eq!(r["not_started"], Value::from(240));
+    }
 
     #[test]
     fn escape_shows_control_and_invalid_bytes() {
