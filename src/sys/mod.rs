@@ -1,6 +1,7 @@
 //! The only place for raw system calls: integer socket options, errno names,
 //! namespaces, sock_diag, /proc and sysctl reads. Labs call these, never libc.
 
+pub mod capture;
 pub mod connect;
 pub mod diag;
 pub mod fileio;

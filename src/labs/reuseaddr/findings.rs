@@ -1,6 +1,6 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
-use super::measure::{Data, Scenario, ScenarioRun};
+use super::measure::{Data, Dir, Scenario, ScenarioRun, Wire};
 use super::STRINGS as S;
 use crate::report::{Call, Finding, Text, Verdict};
 use crate::t;
@@ -12,6 +12,7 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         both_sides(d),
         why_zero_looked_same(d),
         share(d),
+        first_fin(d),
     ]
     .into_iter()
     .flatten()
@@ -60,6 +61,68 @@ fn boolean(d: &Data) -> Option<Finding> {
     Some(Finding::new(
         "boolean",
         t!(S, "finding.boolean.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+fn wire<'a>(d: &'a Data, scenario: &str) -> Option<&'a Wire> {
+    d.wire.as_ref().ok()?.iter().find(|w| w.scenario == scenario)
+}
+
+/// Who sent the first FIN (from the packets), and when.
+fn fin_by(w: &Wire) -> (Option<Dir>, Text, Text) {
+    match w.first_fin() {
+        Some(p) => (
+            Some(p.dir),
+            t!(
+                S,
+                match p.dir {
+                    Dir::ServerToClient => "role.server",
+                    Dir::ClientToServer => "role.client",
+                }
+            ),
+            Text::same(format!("{:.3}", p.t_ms)),
+        ),
+        None => (None, t!(S, "role.nobody"), Text::same("–")),
+    }
+}
+
+/// From the packets: the side that sent the first FIN is the side whose port holds TIME-WAIT.
+fn first_fin(d: &Data) -> Option<Finding> {
+    let w = wire(d, "restart_0_0")?;
+    let r = d.restarts.iter().find(|r| r.old == 0 && r.new == 0)?;
+    let tw_server = r
+        .time_wait
+        .as_ref()
+        .is_some_and(|t| t.local.port() == w.server_port);
+    let (who, who_t, t) = fin_by(w);
+    let cc = wire(d, "client_closes_first");
+    let cc_run = scenario(d, Scenario::ClientClosesFirst);
+    let (who2, who2_t, t2) = cc
+        .map(fin_by)
+        .unwrap_or((None, t!(S, "role.nobody"), Text::same("–")));
+    let tw2 = cc_run.and_then(|r| r.time_wait.as_ref()).is_some();
+    let tw_text = |on: bool| t!(S, if on { "cell.present" } else { "cell.none" });
+    let mut ok = who == Some(Dir::ServerToClient) && tw_server;
+    if cc.is_some() {
+        ok &= who2 == Some(Dir::ClientToServer) && !tw2;
+    }
+    let verdict = if ok { Verdict::Confirmed } else { Verdict::Refuted };
+    let evidence = t!(
+        S,
+        "finding.first_fin.evidence",
+        who = who_t,
+        t = t,
+        port = w.server_port,
+        tw = tw_text(tw_server),
+        who2 = who2_t,
+        t2 = t2,
+        tw2 = tw_text(tw2)
+    );
+    Some(Finding::new(
+        "first_fin",
+        t!(S, "finding.first_fin.claim"),
         verdict,
         evidence,
     ))
@@ -165,8 +228,9 @@ fn share(d: &Data) -> Option<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::measure::{Readback, Restart, TimeWait, OLD_NEW};
+    use super::super::measure::{Cause, Counts, Packet, Readback, Restart, TimeWait, OLD_NEW};
     use super::*;
+    use crate::report::Unmeasured;
 
     fn err() -> Call {
         Call::Err("EADDRINUSE".into())
@@ -226,7 +290,75 @@ mod tests {
             restarts,
             scenarios,
             isolated: true,
+            wire: Ok(vec![
+                wire(
+                    "restart_0_0",
+                    &[(Dir::ServerToClient, "FIN,ACK"), (Dir::ClientToServer, "FIN,ACK")],
+                ),
+                wire(
+                    "client_closes_first",
+                    &[(Dir::ClientToServer, "FIN,ACK"), (Dir::ServerToClient, "FIN,ACK")],
+                ),
+            ]),
         }
+    }
+
+    /// A hand-built wire: the handshake, then the given packets.
+    fn wire(scenario: &str, rest: &[(Dir, &str)]) -> Wire {
+        let p = |dir, flags: &str, t_ms| Packet {
+            t_ms,
+            dir,
+            flags: flags.into(),
+            seq: 0,
+            ack: None,
+            len: 0,
+            cause: Cause::Kernel,
+        };
+        let mut packets = vec![
+            p(Dir::ClientToServer, "SYN", 0.0),
+            p(Dir::ServerToClient, "SYN,ACK", 0.01),
+            p(Dir::ClientToServer, "ACK", 0.02),
+        ];
+        for (i, (dir, flags)) in rest.iter().enumerate() {
+            packets.push(p(*dir, flags, 0.05 + i as f64 / 100.0));
+        }
+        Wire {
+            scenario: scenario.into(),
+            server_port: 1,
+            pcap: None,
+            capped: None,
+            packets,
+            counts: Counts::default(),
+        }
+    }
+
+    #[test]
+    fn first_fin_is_confirmed_by_the_servers_fin_and_time_wait_on_its_port() {
+        let mut d = linux();
+        assert_eq!(verdict(&d, "first_fin"), Verdict::Confirmed);
+        let f = findings(&d).into_iter().find(|f| f.id == "first_fin").unwrap();
+        assert!(
+            f.evidence
+                .contains("the server sent the first FIN at t = 0.050 ms"),
+            "{}",
+            f.evidence
+        );
+        // The client's FIN first in the 0/0 restart: refuted.
+        if let Ok(w) = &mut d.wire {
+            w[0] = wire(
+                "restart_0_0",
+                &[(Dir::ClientToServer, "FIN,ACK"), (Dir::ServerToClient, "FIN,ACK")],
+            );
+        }
+        assert_eq!(verdict(&d, "first_fin"), Verdict::Refuted);
+        // TIME-WAIT not on the server's port: refuted.
+        let mut d = linux();
+        d.restarts[0].time_wait = None;
+        assert_eq!(verdict(&d, "first_fin"), Verdict::Refuted);
+        // No capture (--no-sandbox): no finding.
+        let mut d = linux();
+        d.wire = Err(Unmeasured::NoSandbox);
+        assert!(findings(&d).iter().all(|f| f.id != "first_fin"));
     }
 
     fn verdict(d: &Data, id: &str) -> Verdict {

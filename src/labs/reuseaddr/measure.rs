@@ -1,8 +1,9 @@
 //! The measurements: typed results of real sockets on this kernel.
 
 use super::Args;
-use crate::report::Call;
+use crate::report::{Call, Measured, Unmeasured};
 use crate::sandbox::Ctx;
+use crate::sys::capture::{self, Capture, Capturer};
 use crate::sys::net::{listener, local_port, loopback, tcp};
 use crate::sys::{diag, sockopt};
 use anyhow::{bail, Context, Result};
@@ -25,6 +26,222 @@ pub struct Data {
     pub scenarios: Vec<ScenarioRun>,
     /// False when the scenarios had to share one namespace.
     pub isolated: bool,
+    /// The packets of each scenario that has traffic, or why they were not captured.
+    pub wire: Measured<Vec<Wire>>,
+}
+
+/// Which way a packet went, named by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    ClientToServer,
+    ServerToClient,
+}
+
+/// The system call that made a packet leave (inferred from role, flags and order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The client's SYN, and its ACK that completes the handshake.
+    Connect,
+    /// The listener's SYN-ACK, sent by the kernel before accept().
+    Listen,
+    Send,
+    Close,
+    /// A bare ACK the kernel sent on its own.
+    Kernel,
+}
+
+/// One TCP segment of a ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Packet {
+    /// ms since the scenario's first packet (kernel timestamps).
+    pub t_ms: f64,
+    pub dir: Dir,
+    /// "SYN", "SYN,ACK", "FIN,ACK", "PSH,ACK", ... (order: FIN, SYN, RST, PSH, ACK, URG).
+    pub flags: String,
+    /// Relative to the sender's initial sequence number.
+    pub seq: u32,
+    /// Relative to the receiver's initial sequence number; None without ACK.
+    pub ack: Option<u32>,
+    pub len: u32,
+    pub cause: Cause,
+}
+
+/// Per-flow flag counts (a SYN is one without ACK; SYN-ACK has both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub syn: u32,
+    pub syn_ack: u32,
+    pub fin: u32,
+    pub rst: u32,
+}
+
+/// The capture of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wire {
+    /// "restart_0_0" (old, new), or the scenario key ("client_closes_first").
+    pub scenario: String,
+    pub server_port: u16,
+    /// The pcap file written (with --pcap).
+    pub pcap: Option<String>,
+    /// Which bound the capture hit ("packets", "bytes", "kernel dropped N"); None: complete.
+    pub capped: Option<String>,
+    pub packets: Vec<Packet>,
+    pub counts: Counts,
+}
+
+impl Wire {
+    /// The first FIN: who sent it and when.
+    pub fn first_fin(&self) -> Option<&Packet> {
+        self.packets.iter().find(|p| p.flags.contains("FIN"))
+    }
+}
+
+/// "SYN,ACK" for 0x12.
+pub fn flag_names(bits: u8) -> String {
+    let names = [
+        (0x01, "FIN"),
+        (0x02, "SYN"),
+        (0x04, "RST"),
+        (0x08, "PSH"),
+        (0x10, "ACK"),
+        (0x20, "URG"),
+    ];
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    v.join(",")
+}
+
+/// The ladder of the segments to or from `server_port`: roles, relative numbers, causes.
+pub fn ladder(segs: &[capture::Segment], server_port: u16) -> (Vec<Packet>, Counts) {
+    let segs: Vec<_> = segs
+        .iter()
+        .filter(|s| s.src.port() == server_port || s.dst.port() == server_port)
+        .collect();
+    let t0 = segs.first().map(|s| s.ts_ns).unwrap_or(0);
+    let isn = |d: Dir| {
+        segs.iter()
+            .find(|s| (s.dst.port() == server_port) == (d == Dir::ClientToServer))
+            .map(|s| s.seq)
+            .unwrap_or(0)
+    };
+    let (isn_c, isn_s) = (isn(Dir::ClientToServer), isn(Dir::ServerToClient));
+    let mut counts = Counts::default();
+    let mut out = Vec::new();
+    let mut handshake_done = false;
+    for s in segs {
+        let dir = if s.dst.port() == server_port {
+            Dir::ClientToServer
+        } else {
+            Dir::ServerToClient
+        };
+        let (mine, theirs) = match dir {
+            Dir::ClientToServer => (isn_c, isn_s),
+            Dir::ServerToClient => (isn_s, isn_c),
+        };
+        let (syn, ack, fin, rst) = (
+            s.flags & 0x02 != 0,
+            s.flags & 0x10 != 0,
+            s.flags & 0x01 != 0,
+            s.flags & 0x04 != 0,
+        );
+        match (syn, ack) {
+            (true, false) => counts.syn += 1,
+            (true, true) => counts.syn_ack += 1,
+            _ => {}
+        }
+        counts.fin += fin as u32;
+        counts.rst += rst as u32;
+        let cause = if syn && !ack {
+            Cause::Connect
+        } else if syn {
+            Cause::Listen
+        } else if fin || rst {
+            Cause::Close
+        } else if s.len > 0 {
+            Cause::Send
+        } else if !handshake_done && dir == Dir::ClientToServer {
+            handshake_done = true;
+            Cause::Connect
+        } else {
+            Cause::Kernel
+        };
+        if !syn && s.len > 0 {
+            handshake_done = true;
+        }
+        out.push(Packet {
+            t_ms: ((s.ts_ns.saturating_sub(t0)) as f64 / 1e6 * 1000.0).round() / 1000.0,
+            dir,
+            flags: flag_names(s.flags),
+            seq: s.seq.wrapping_sub(mine),
+            ack: ack.then(|| s.ack.wrapping_sub(theirs)),
+            len: s.len,
+            cause,
+        });
+    }
+    (out, counts)
+}
+
+/// A capture of one scenario's traffic, with the server's port it was on.
+type Captured = (std::io::Result<Capture>, u16);
+
+/// Runs `f` with a capture around it when `on`.
+fn captured<T>(on: bool, f: impl FnOnce() -> Result<(T, u16)>) -> Result<(T, Option<Captured>)> {
+    if !on {
+        return f().map(|(t, _)| (t, None));
+    }
+    let cap = match Capturer::start() {
+        Ok(c) => c,
+        Err(e) => return f().map(|(t, p)| (t, Some((Err(e), p)))),
+    };
+    let (t, port) = f()?;
+    Ok((t, Some((cap.finish(), port))))
+}
+
+/// Turns the captures into the Data's wire, writing pcap files when asked.
+fn wires(
+    on: bool,
+    pcap: Option<&std::path::Path>,
+    caps: Vec<(String, Option<Captured>)>,
+) -> Result<Measured<Vec<Wire>>> {
+    if !on {
+        return Ok(Err(Unmeasured::NoSandbox));
+    }
+    let mut out = Vec::new();
+    for (scenario, c) in caps {
+        let Some((cap, server_port)) = c else { continue };
+        let cap = match cap {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Err(Unmeasured::Kernel {
+                    errno: crate::sys::errno_name(&e),
+                }))
+            }
+        };
+        let file = match pcap {
+            Some(dir) => {
+                let path = dir.join(format!("{}.pcap", scenario.replace('_', "-")));
+                capture::write_pcap(&path, &cap.frames)
+                    .with_context(|| format!("write {}", path.display()))?;
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
+        let (packets, counts) = ladder(&capture::tcp_segments(&cap.frames), server_port);
+        out.push(Wire {
+            scenario,
+            server_port,
+            pcap: file,
+            capped: cap.capped,
+            packets,
+            counts,
+        });
+    }
+    Ok(Ok(out))
 }
 
 /// setsockopt then getsockopt of one value.
@@ -114,15 +331,22 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
         );
     }
     let port = args.port.unwrap_or(0);
+    // Capture only inside namespaces the lab made.
+    let cap_on = ctx.can_nest && !args.no_capture;
+    if let Some(dir) = &args.pcap {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let mut caps = Vec::new();
     let readback = readback(&args.values);
     let mut isolated = true;
     let mut restarts = Vec::new();
     for old in OLD_NEW {
         for new in OLD_NEW {
-            let (r, iso) = ctx.isolated(|| restart_once(old, new, port, Closer::Server));
+            let (r, iso) = ctx.isolated(|| captured(cap_on, || restart_once(old, new, port, Closer::Server)));
             isolated &= iso;
-            let (time_wait, bind, listen) =
+            let ((time_wait, bind, listen), cap) =
                 r.with_context(|| format!("restart scenario old={old} new={new}"))?;
+            caps.push((format!("restart_{old}_{new}"), cap));
             restarts.push(Restart {
                 old,
                 new,
@@ -133,15 +357,31 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
         }
     }
     let mut scenarios = Vec::new();
-    for (r, iso) in ctx.each_isolated(&Scenario::ALL, |s| scenario(*s, port)) {
+    for (r, iso) in ctx.each_isolated(&Scenario::ALL, |s| {
+        if *s == Scenario::ClientClosesFirst {
+            captured(cap_on, || scenario(*s, port))
+        } else {
+            scenario(*s, port).map(|(r, _)| (r, None))
+        }
+    }) {
         isolated &= iso;
-        scenarios.push(r?);
+        let (run, cap) = r?;
+        caps.push((run.scenario.key().to_string(), cap));
+        scenarios.push(run);
     }
+    let wire = if args.no_capture {
+        Err(Unmeasured::Skipped {
+            after: "--no-capture".into(),
+        })
+    } else {
+        wires(cap_on, args.pcap.as_deref(), caps)?
+    };
     Ok(Data {
         readback,
         restarts,
         scenarios,
         isolated,
+        wire,
     })
 }
 
@@ -236,13 +476,14 @@ fn wait_for_time_wait(port: u16, on_server_port: bool) -> Result<Option<TimeWait
 
 type Rebind = (Option<TimeWait>, Call, Option<Call>);
 
-fn restart_once(old: i32, new: i32, port: u16, closer: Closer) -> Result<Rebind> {
+/// The rebind's outcome, and the server's port.
+fn restart_once(old: i32, new: i32, port: u16, closer: Closer) -> Result<(Rebind, u16)> {
     let (l, port) = listener(Some(old), port, 1)?;
     serve_one(&l, closer)?;
     let tw = wait_for_time_wait(port, closer == Closer::Server)?;
     drop(l);
     let (bind, listen) = bind_listen(&tcp(Some(new))?, port, 1);
-    Ok((tw, bind, listen))
+    Ok(((tw, bind, listen), port))
 }
 
 /// bind() to 127.0.0.1:port, then listen() only if bind worked.
@@ -252,7 +493,8 @@ fn bind_listen(s: &Socket, port: u16, backlog: i32) -> (Call, Option<Call>) {
     (Call::of(&bind), listen)
 }
 
-fn scenario(s: Scenario, port: u16) -> Result<ScenarioRun> {
+/// One scenario's run, and the server's port when it had traffic.
+fn scenario(s: Scenario, port: u16) -> Result<(ScenarioRun, u16)> {
     let run = |bind, listen| ScenarioRun {
         scenario: s,
         time_wait: None,
@@ -263,11 +505,14 @@ fn scenario(s: Scenario, port: u16) -> Result<ScenarioRun> {
     };
     let r = match s {
         Scenario::ClientClosesFirst => {
-            let (tw, bind, listen) = restart_once(0, 0, port, Closer::Client)?;
-            ScenarioRun {
-                time_wait: tw,
-                ..run(bind, listen)
-            }
+            let ((tw, bind, listen), port) = restart_once(0, 0, port, Closer::Client)?;
+            return Ok((
+                ScenarioRun {
+                    time_wait: tw,
+                    ..run(bind, listen)
+                },
+                port,
+            ));
         }
         Scenario::LiveListener => {
             let (_l, port) = listener(Some(1), port, 1)?;
@@ -283,7 +528,7 @@ fn scenario(s: Scenario, port: u16) -> Result<ScenarioRun> {
         Scenario::BoundNotListening => bound_not_listening(port)?,
         Scenario::ReuseportShare => reuseport_share(port)?,
     };
-    Ok(r)
+    Ok((r, port))
 }
 
 fn bound_not_listening(port: u16) -> Result<ScenarioRun> {

@@ -1,20 +1,95 @@
 //! Tables and notes: pure functions of the measured [`Data`].
 
-use super::measure::{Data, Scenario, ScenarioRun, TimeWait};
+use super::measure::{Cause, Data, Dir, Scenario, ScenarioRun, TimeWait, Wire};
 use super::STRINGS as S;
 use crate::report::{Call, Cell, Table, Text};
 use crate::{row, t};
 
 pub fn tables(d: &Data) -> Vec<Table> {
-    vec![readback(d), restart(d), scenarios(d)]
+    let mut v = vec![readback(d), restart(d), scenarios(d)];
+    if let Ok(w) = &d.wire {
+        v.push(ladder(w));
+    }
+    v
 }
 
 pub fn notes(d: &Data) -> Vec<Text> {
-    if d.isolated {
-        Vec::new()
-    } else {
-        vec![t!(S, "note.shared_namespace")]
+    let mut v = Vec::new();
+    if !d.isolated {
+        v.push(t!(S, "note.shared_namespace"));
     }
+    if let Err(why) = &d.wire {
+        v.push(t!(S, "note.capture_off", why = why.text()));
+    }
+    v
+}
+
+/// The wires the ladder table shows: the 0/0 and 1/1 restarts and client-closes-first.
+pub const LADDER_SCENARIOS: [&str; 3] = ["restart_0_0", "restart_1_1", "client_closes_first"];
+
+fn scenario_name(w: &Wire) -> Text {
+    match w
+        .scenario
+        .strip_prefix("restart_")
+        .and_then(|r| r.split_once('_'))
+    {
+        Some((old, new)) => t!(S, "ladder.scenario.restart", old = old, new = new),
+        None => S.text(&format!("scenario.{}.name", w.scenario), &[]),
+    }
+}
+
+/// One row per packet of the chosen scenarios: time, direction by role, flags, relative
+/// seq/ack, payload length, the call that caused it.
+fn ladder(wires: &[Wire]) -> Table {
+    let cols = ["scenario", "t_ms", "dir", "flags", "seq", "ack", "len", "cause"];
+    let mut t = Table::from_catalogue(&S, "ladder", &cols);
+    for w in wires
+        .iter()
+        .filter(|w| LADDER_SCENARIOS.contains(&w.scenario.as_str()))
+    {
+        let name = t.label(scenario_name(w));
+        for p in &w.packets {
+            let dir = t.label(S.text(
+                match p.dir {
+                    Dir::ClientToServer => "ladder.dir.client_to_server",
+                    Dir::ServerToClient => "ladder.dir.server_to_client",
+                },
+                &[],
+            ));
+            let cause = t.label(S.text(
+                match p.cause {
+                    Cause::Connect => "ladder.cause.connect",
+                    Cause::Listen => "ladder.cause.listen",
+                    Cause::Send => "ladder.cause.send",
+                    Cause::Close => "ladder.cause.close",
+                    Cause::Kernel => "ladder.cause.kernel",
+                },
+                &[],
+            ));
+            t.push(row! {
+                "scenario" => name.clone(), "t_ms" => p.t_ms, "dir" => dir,
+                "flags" => p.flags.as_str(), "seq" => p.seq, "ack" => p.ack, "len" => p.len,
+                "cause" => cause,
+            });
+        }
+    }
+    t.note_text(t!(
+        S,
+        "ladder.note.caps",
+        packets = crate::sys::capture::MAX_PACKETS,
+        bytes = crate::sys::capture::MAX_BYTES,
+        snaplen = crate::sys::capture::SNAPLEN
+    ));
+    for w in wires {
+        if let Some(c) = &w.capped {
+            t.note_text(t!(S, "ladder.note.capped", scenario = w.scenario, cap = c));
+        }
+    }
+    let files: Vec<&str> = wires.iter().filter_map(|w| w.pcap.as_deref()).collect();
+    if !files.is_empty() {
+        t.note_text(t!(S, "ladder.note.pcap", files = files.join(", ")));
+    }
+    t
 }
 
 /// One row per value set, one column per option and socket: what getsockopt read back.

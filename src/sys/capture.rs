@@ -1,0 +1,299 @@
+//! Packet capture on this namespace's loopback: an AF_PACKET socket bound to `lo`, with kernel
+//! timestamps (SO_TIMESTAMPNS). The kernel queues the frames in the socket's receive buffer
+//! (sized to the byte cap) while the experiment runs; `finish` drains them without blocking.
+//!
+//! On loopback a PACKET socket sees every frame twice (once leaving, PACKET_OUTGOING, once
+//! arriving); only the arriving copy is kept, so each packet counts once.
+//!
+//! Bounds: at most [`MAX_PACKETS`] frames and [`MAX_BYTES`] captured bytes, each frame cut to
+//! [`SNAPLEN`] bytes; a capture that hit a bound says which in [`Capture::capped`].
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+/// Frames kept per capture.
+pub const MAX_PACKETS: usize = 1024;
+/// Captured bytes kept per capture (and the socket's receive buffer).
+pub const MAX_BYTES: usize = 1 << 20;
+/// Bytes kept of each frame.
+pub const SNAPLEN: usize = 2048;
+
+/// One frame as it arrived on lo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Kernel timestamp, ns since the Unix epoch.
+    pub ts_ns: u64,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// The first SNAPLEN bytes (Ethernet header first).
+    pub data: Vec<u8>,
+}
+
+/// What one capture saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Capture {
+    pub frames: Vec<Frame>,
+    /// "packets" or "bytes" when a bound was hit; "kernel dropped N" when the queue overflowed.
+    pub capped: Option<String>,
+}
+
+/// A running capture on `lo`.
+pub struct Capturer {
+    fd: OwnedFd,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn setopt(fd: libc::c_int, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: v is a live c_int for the call's duration, and its size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &v as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+impl Capturer {
+    /// Opens the PACKET socket on `lo` of the calling thread's network namespace.
+    /// Call it only inside a namespace the lab made.
+    pub fn start() -> io::Result<Capturer> {
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2); the fd is owned at once.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                proto as libc::c_int,
+            )
+        })?;
+        // SAFETY: raw is a fresh fd nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
+        setopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid start.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: sll is a valid sockaddr_ll and its size is passed.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        Ok(Capturer { fd })
+    }
+
+    /// Stops the capture: drains what the kernel queued (never blocks) and closes the socket.
+    pub fn finish(self) -> io::Result<Capture> {
+        let fd = self.fd.as_raw_fd();
+        let mut cap = Capture::default();
+        let mut bytes = 0usize;
+        let mut buf = vec![0u8; SNAPLEN];
+        let mut cbuf = [0u8; 128];
+        loop {
+            // SAFETY: zeroed sockaddr_ll / msghdr are valid; every pointer below outlives recvmsg.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
+            };
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = &mut sll as *mut _ as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = cbuf.len();
+            // SAFETY: msg points at live buffers of the stated sizes.
+            let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => break,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                }
+            }
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+                continue;
+            }
+            let orig = n as usize;
+            let kept = orig.min(SNAPLEN);
+            if cap.frames.len() >= MAX_PACKETS {
+                cap.capped = Some("packets".into());
+                continue;
+            }
+            if bytes + kept > MAX_BYTES {
+                cap.capped = Some("bytes".into());
+                continue;
+            }
+            bytes += kept;
+            cap.frames.push(Frame {
+                ts_ns: timestamp(&msg).unwrap_or(0),
+                orig_len: orig as u32,
+                data: buf[..kept].to_vec(),
+            });
+        }
+        // Frames the kernel dropped because the queue was full.
+        // SAFETY: tpacket_stats is plain data; its size is passed and updated by the kernel.
+        let mut st: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                &mut st as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if r == 0 && st.tp_drops > 0 && cap.capped.is_none() {
+            cap.capped = Some(format!("kernel dropped {}", st.tp_drops));
+        }
+        Ok(cap)
+    }
+}
+
+/// The SCM_TIMESTAMPNS of a received message, in ns since the epoch.
+fn timestamp(msg: &libc::msghdr) -> Option<u64> {
+    // SAFETY: the CMSG_* macros walk the control buffer recvmsg filled.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                return Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
+}
+
+/// Writes frames as a nanosecond pcap file (link type Ethernet, as lo delivers them).
+pub fn write_pcap(path: &Path, frames: &[Frame]) -> io::Result<()> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::{DataLink, TsResolution};
+    let header = PcapHeader {
+        snaplen: SNAPLEN as u32,
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::NanoSecond,
+        ..Default::default()
+    };
+    let file = File::create(path)?;
+    let mut w = PcapWriter::with_header(io::BufWriter::new(file), header).map_err(io::Error::other)?;
+    for f in frames {
+        let p = PcapPacket::new(Duration::from_nanos(f.ts_ns), f.orig_len, &f.data);
+        w.write_packet(&p).map_err(io::Error::other)?;
+    }
+    let mut inner = w.into_writer();
+    io::Write::flush(&mut inner)
+}
+
+/// One TCP segment over IPv4 or IPv6, parsed from a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub ts_ns: u64,
+    pub src: std::net::SocketAddr,
+    pub dst: std::net::SocketAddr,
+    /// FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20 (as in the TCP header).
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+}
+
+/// The TCP segments among the frames (others are skipped).
+pub fn tcp_segments(frames: &[Frame]) -> Vec<Segment> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use std::net::{IpAddr, SocketAddr};
+    let mut out = Vec::new();
+    for f in frames {
+        let Ok(p) = SlicedPacket::from_ethernet(&f.data) else {
+            continue;
+        };
+        let (src, dst): (IpAddr, IpAddr) = match &p.net {
+            Some(NetSlice::Ipv4(v4)) => (
+                v4.header().source_addr().into(),
+                v4.header().destination_addr().into(),
+            ),
+            Some(NetSlice::Ipv6(v6)) => (
+                v6.header().source_addr().into(),
+                v6.header().destination_addr().into(),
+            ),
+            _ => continue,
+        };
+        let Some(TransportSlice::Tcp(t)) = &p.transport else {
+            continue;
+        };
+        let mut flags = 0u8;
+        for (on, bit) in [
+            (t.fin(), 0x01),
+            (t.syn(), 0x02),
+            (t.rst(), 0x04),
+            (t.psh(), 0x08),
+            (t.ack(), 0x10),
+            (t.urg(), 0x20),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
+        out.push(Segment {
+            ts_ns: f.ts_ns,
+            src: SocketAddr::new(src, t.source_port()),
+            dst: SocketAddr::new(dst, t.destination_port()),
+            flags,
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            len: t.payload().len() as u32,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_hand_built_syn() {
+        let b = etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(40000, 51423, 1000, 65535)
+            .syn();
+        let mut data = Vec::new();
+        b.write(&mut data, &[]).unwrap();
+        let f = Frame {
+            ts_ns: 5,
+            orig_len: data.len() as u32,
+            data,
+        };
+        let s = tcp_segments(&[f]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].flags, 0x02);
+        assert_eq!(s[0].seq, 1000);
+        assert_eq!(s[0].dst.port(), 51423);
+    }
+}
