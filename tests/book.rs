@@ -180,7 +180,11 @@ fn probe(page: &Path, profile: &Path, dump: &Path) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     let dom = std::fs::read_to_string(dump).unwrap_or_default();
-    let Some(i) = dom.find(&format!("{MARK} tables=")) else {
+    // The result element, not the script's own source (which holds the marker too).
+    let Some(i) = dom
+        .find("id=\"lab-probe\">")
+        .and_then(|p| dom[p..].find(MARK).map(|q| p + q))
+    else {
         panic!("{}: no probe result in the DOM Chromium dumped", page.display());
     };
     let line = &dom[i..];
@@ -254,12 +258,14 @@ fn the_book_builds_links_resolve_and_tables_fit() {
                 rel.display()
             );
             assert!(
-                html.contains("lab：在本机上实测回答套接字问题"),
+                rel.ends_with("toc.html") || html.contains("lab：在本机上实测回答套接字问题"),
                 "{}: no Chinese title",
                 rel.display()
             );
         }
-        for code in code_spans(&html) {
+        // The English sheets write straight quotes only, so a curly one is smart punctuation
+        // (the Chinese sheets use “” in their prose and comments on purpose).
+        for code in code_spans(&html).into_iter().filter(|_| !rel.starts_with("zh")) {
             assert!(
                 !code.contains(['\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}']),
                 "{}: curly quotes in a code span: {code}",
