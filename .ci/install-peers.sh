@@ -2,7 +2,7 @@
 # Installs the real programs the interop tests and benchmarks use, when any package is missing.
 # Checked by package, not by command name: another `nc` (netcat-traditional) lacks the -N the tests use.
 set -euo pipefail
-pkgs=(gophernicus pygopherd socat curl lynx netcat-openbsd telnet iproute2 util-linux bc time tcpdump tshark)
+pkgs=(gophernicus pygopherd socat curl lynx netcat-openbsd telnet iproute2 util-linux bc time tcpdump tshark chromium fonts-noto-cjk)
 need=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

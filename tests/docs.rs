@@ -205,16 +205,21 @@ fn every_page_is_written_with_every_marker_filled() {
         "README.md",
         "SUMMARY.md",
         "book.toml",
+        "book.css",
         "results.json",
         "zh/README.md",
+        "zh/SUMMARY.md",
+        "zh/book.toml",
+        "zh/book.css",
     ] {
         assert!(names.contains(&required), "{required} missing from {names:?}");
     }
     let summary = text(&f.path("docs"), "SUMMARY.md");
+    let summary_zh = text(&f.path("docs"), "zh/SUMMARY.md");
     for (name, bytes) in &files {
         let page = String::from_utf8(bytes.clone()).unwrap();
         assert!(!page.contains(Marker::PREFIX), "{name} keeps a marker");
-        if name.ends_with(".md") && name != "SUMMARY.md" {
+        if name.ends_with(".md") && !name.ends_with("SUMMARY.md") {
             assert!(
                 page.starts_with(GENERATED_MARK),
                 "{name} lacks the generated comment"
@@ -223,9 +228,14 @@ fn every_page_is_written_with_every_marker_filled() {
                 page.contains("lab docs --from docs/results.json"),
                 "{name}: no command"
             );
+            // Each book's SUMMARY.md links its own pages, relative to its root.
+            let (book, link) = match name.strip_prefix("zh/") {
+                Some(rest) => (&summary_zh, rest),
+                None => (&summary, name.as_str()),
+            };
             assert!(
-                summary.contains(&format!("({name})")),
-                "SUMMARY.md does not link {name}"
+                book.contains(&format!("({link})")),
+                "the SUMMARY.md of {name}'s book does not link it"
             );
         }
     }

@@ -131,7 +131,7 @@ pub fn results_json(reports: &[Report]) -> Result<String> {
     Ok(serde_json::to_string_pretty(&serde_json::json!({ "reports": reports }))? + "\n")
 }
 
-/// Every page, the index, SUMMARY.md, book.toml and results.json (copied as given).
+/// Every page, the index, SUMMARY.md, book.toml and book.css of each language, and results.json (copied as given).
 /// Fails when a lab in `labs` has no report, or a report names no known lab.
 pub fn generate(labs: &[Lab], reports: &[Report], sheets: &Sheets, results: &str) -> Result<Files> {
     let by_id = match_reports(labs, reports)?;
@@ -152,9 +152,14 @@ pub fn generate(labs: &[Lab], reports: &[Report], sheets: &Sheets, results: &str
             format!("{}gophermap", lang.dir()),
             index::gophermap(labs, sheets, lang)?,
         );
+        files.insert(
+            format!("{}SUMMARY.md", lang.dir()),
+            index::summary(labs, sheets, lang)?,
+        );
+        let toml = lang.pick(index::BOOK_TOML, index::BOOK_TOML_ZH);
+        files.insert(format!("{}book.toml", lang.dir()), toml.into());
+        files.insert(format!("{}book.css", lang.dir()), index::BOOK_CSS.into());
     }
-    files.insert("SUMMARY.md".into(), index::summary(labs, sheets)?);
-    files.insert("book.toml".into(), index::BOOK_TOML.into());
     files.insert("results.json".into(), results.to_string());
     Ok(files)
 }
@@ -290,12 +295,16 @@ pub(crate) mod tests {
                 "SUMMARY.md",
                 "a.md",
                 "b.md",
+                "book.css",
                 "book.toml",
                 "gophermap",
                 "results.json",
                 "zh/README.md",
+                "zh/SUMMARY.md",
                 "zh/a.md",
                 "zh/b.md",
+                "zh/book.css",
+                "zh/book.toml",
                 "zh/gophermap"
             ]
         );
