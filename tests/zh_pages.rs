@@ -14,7 +14,7 @@ const NAMES: &str = "Linux Python Gopher Debian Wireshark Rust lab gophernicus p
     pyenv mdBook ok recv send sendall sendto connect accept listen bind close socket setsockopt \
     getsockopt getprotobyname sendfile splice shutdown poll epoll read write select htons ms \
     gopherclient gopherd gophermap argv backlog protocol somaxconn syncookies cookie keepalive \
-    linger timeval Nagle Unix Tcp netlink max min fork ping signalfd stderr stdout udp icmp sctp \
+    linger timeval Nagle Unix Tcp netlink max min fork ping signalfd stderr stdout udp icmp sctp seq ack \
     gaierror http";
 
 fn zh_pages() -> Vec<(String, String)> {
