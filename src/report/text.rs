@@ -139,6 +139,24 @@ impl Catalogue {
         self.entries().is_ok_and(|m| m.contains_key(key))
     }
 
+    /// English texts with two Chinese translations. A table's text cells get their Chinese
+    /// by English text (`labels_zh`), so a lab whose tables share labels keeps this empty.
+    pub fn clashes(&self) -> Vec<String> {
+        let mut seen: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (k, t) in self.entries().into_iter().flatten() {
+            if let Some((k0, zh)) = seen.insert(&t.en, (k, &t.zh)) {
+                if zh != t.zh {
+                    out.push(format!(
+                        "{}: {k0} and {k}: {:?} has two Chinese texts",
+                        self.name, t.en
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Problems a test should fail on: a language missing or empty, placeholders that differ.
     pub fn problems(&self) -> Vec<String> {
         let entries = match self.entries() {
@@ -310,6 +328,20 @@ zh = "客户端 {n}：{fate} {{literal}}"
         let bad2 = Catalogue::new("bad2", "[a]\nen = \"{x}\"\nzh = \"{y}\"\n");
         assert_eq!(bad2.problems().len(), 1, "{:?}", bad2.problems());
         assert!(CAT.problems().is_empty(), "{:?}", CAT.problems());
+    }
+
+    #[test]
+    fn one_english_text_may_not_have_two_translations() {
+        let two = Catalogue::new(
+            "two",
+            "[a]\nen = \"x\"\nzh = \"一\"\n[b]\nen = \"x\"\nzh = \"二\"\n",
+        );
+        assert_eq!(two.clashes().len(), 1, "{:?}", two.clashes());
+        let same = Catalogue::new(
+            "same",
+            "[a]\nen = \"x\"\nzh = \"一\"\n[b]\nen = \"x\"\nzh = \"一\"\n",
+        );
+        assert!(same.clashes().is_empty());
     }
 
     #[test]
