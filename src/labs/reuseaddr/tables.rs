@@ -43,6 +43,8 @@ fn scenario_name(w: &Wire) -> Text {
 fn ladder(wires: &[Wire]) -> Table {
     let cols = ["scenario", "t_ms", "dir", "flags", "seq", "ack", "len", "cause"];
     let mut t = Table::from_catalogue(&S, "ladder", &cols);
+    // The first-FIN finding quotes the packets; the terminal shows the ladder with --detail.
+    t.detail = true;
     for w in wires
         .iter()
         .filter(|w| LADDER_SCENARIOS.contains(&w.scenario.as_str()))
