@@ -28,6 +28,7 @@ pub use measure::{Answer, Case, Counted, Data, ModeRun, Py3, ServerDid, ServerMo
 use crate::line::server::{self, Config, Mode};
 use crate::report::{Catalogue, Finding, Table, Text};
 use crate::sandbox::Ctx;
+use crate::sys::secs::parse_secs;
 use crate::sys::signal::StopSignals;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -97,8 +98,6 @@ pub struct Args {
     #[arg(long)]
     pub report: bool,
 }
-
-use crate::sys::secs::parse_secs;
 
 impl super::Experiment for Serve {
     const ID: &'static str = "serve";
