@@ -38,9 +38,26 @@ pub struct Global {
     /// Run on the host network stack instead of a private network namespace.
     #[arg(long, global = true)]
     pub no_sandbox: bool,
+    /// Write the packets each lab captured as pcap files in DIR, one per scenario
+    /// (`lab all`: DIR/<lab>/); read them with tcpdump -r, tshark -r or Wireshark.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Capture no packets (the ladders are left out; for measuring what capture costs).
+    #[arg(long, global = true, conflicts_with = "pcap")]
+    pub no_capture: bool,
     /// After the run, fail if any file descriptor or thread outlived it (used by the tests).
     #[arg(long, global = true, hide = true)]
     pub leak_check: bool,
+}
+
+impl Global {
+    /// Packet capture as these options ask.
+    pub fn tap(&self) -> crate::sandbox::Tap {
+        crate::sandbox::Tap {
+            on: !self.no_capture,
+            pcap: self.pcap.clone(),
+        }
+    }
 }
 
 /// The options of `lab all`.

@@ -67,11 +67,12 @@ fn run(g: &Global, action: Action) -> Result<Shown, LabError> {
             Format::Json => render::json_value(&app::list()),
             Format::Markdown => render::markdown_table(&app::list()),
         }),
-        Action::All(a) => Shown::Reports(app::run_all(mode(g), a.jobs.into())?, true),
+        Action::All(a) => Shown::Reports(app::run_all(mode(g), &g.tap(), a.jobs.into())?, true),
         Action::Docs(a) => Shown::Text(app::docs::command(&a, mode(g))?),
         Action::Lab(lab, m) => {
             let env = Env {
                 mode: mode(g),
+                tap: g.tap(),
                 format: g.format,
                 tty,
             };

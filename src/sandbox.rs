@@ -26,7 +26,23 @@ pub struct Ctx {
     pub can_nest: bool,
     /// Euid outside any user namespace.
     pub outer_uid: u32,
+    /// Whether packets are captured, and where pcap files go.
+    pub tap: Tap,
     progress: bool,
+}
+
+/// Packet capture as the command line asked: on unless `--no-capture`; pcap files in
+/// `pcap` (a directory) with `--pcap DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tap {
+    pub on: bool,
+    pub pcap: Option<std::path::PathBuf>,
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Tap { on: true, pcap: None }
+    }
 }
 
 impl Ctx {
@@ -39,8 +55,15 @@ impl Ctx {
             can_set_sysctls: false,
             can_nest: false,
             outer_uid: nix::unistd::geteuid().as_raw(),
+            tap: Tap::default(),
             progress: std::io::stderr().is_terminal(),
         }
+    }
+
+    /// True when this run captures packets: asked for, and inside namespaces the lab made
+    /// (a host run never captures).
+    pub fn captures(&self) -> bool {
+        self.tap.on && self.can_nest
     }
 
     /// A progress line on stderr, only when a person is watching it.
@@ -96,12 +119,20 @@ pub fn run<F>(mode: Mode, f: F) -> Result<Report>
 where
     F: FnOnce(&Ctx) -> Result<Report> + Send,
 {
+    run_tapped(mode, &Tap::default(), f)
+}
+
+/// [`run`], capturing packets as `tap` says.
+pub fn run_tapped<F>(mode: Mode, tap: &Tap, f: F) -> Result<Report>
+where
+    F: FnOnce(&Ctx) -> Result<Report> + Send,
+{
     let started = std::time::Instant::now();
     let euid = nix::unistd::geteuid().as_raw();
     let mut report = match mode {
         Mode::Host => stamped(&Ctx::host(t!(COMMON, "sandbox.host_flag")), f)?,
-        Mode::Auto if euid == 0 => run_as_root(f)?,
-        Mode::Auto => run_unprivileged(f)?,
+        Mode::Auto if euid == 0 => run_as_root(tap, f)?,
+        Mode::Auto => run_unprivileged(tap, f)?,
     };
     report.environment.uid = euid;
     report.environment.privileged = euid == 0;
@@ -124,7 +155,16 @@ where
     Ok(report)
 }
 
-fn run_as_root<F>(f: F) -> Result<Report>
+/// Gives each scenario namespace made from the lab's own its own small TCP socket table
+/// (tcp_child_ehash_entries, Linux 6.1+), not a share of the host-sized one: the socket
+/// table dump the labs read walks every bucket, about 2 ms for the host's 262144 here.
+/// 16384 buckets keep up to 8192 TIME-WAIT sockets per scenario. A kernel without it
+/// keeps the shared table; `environment.sysctls` records which.
+fn small_child_tables(write: fn(&str, &str) -> std::io::Result<()>) {
+    let _ = write("net.ipv4.tcp_child_ehash_entries", "16384");
+}
+
+fn run_as_root<F>(tap: &Tap, f: F) -> Result<Report>
 where
     F: FnOnce(&Ctx) -> Result<Report> + Send,
 {
@@ -135,11 +175,15 @@ where
         sandbox_note_zh: note.zh,
         can_set_sysctls: true,
         can_nest: true,
+        tap: tap.clone(),
         ..Ctx::host(Text::default())
     };
     let cell = std::sync::Mutex::new(Some(f));
     let take = || cell.lock().unwrap().take().expect("experiment runs once");
-    match netns::in_fresh_netns(|| stamped(&ctx, take())) {
+    match netns::in_fresh_netns(|| {
+        small_child_tables(sys::sysctl_ns::write_here);
+        stamped(&ctx, take())
+    }) {
         Ok(r) => r,
         Err(e) => {
             let note = t!(COMMON, "sandbox.no_netns", errno = sys::errno_name(&e));
@@ -148,7 +192,7 @@ where
     }
 }
 
-fn run_unprivileged<F>(f: F) -> Result<Report>
+fn run_unprivileged<F>(tap: &Tap, f: F) -> Result<Report>
 where
     F: FnOnce(&Ctx) -> Result<Report>,
 {
@@ -167,7 +211,8 @@ where
                 // SAFETY: the parent is gone; nobody will read a report.
                 unsafe { libc::_exit(1) }
             }
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(uid, gid, f)));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(uid, gid, tap, f)));
             let msg = match result {
                 Ok(Ok(r)) => serde_json::json!({ "ok": r }),
                 Ok(Err(e)) => serde_json::json!({ "err": format!("{e:#}") }),
@@ -207,12 +252,14 @@ where
     }
 }
 
-fn child_body<F>(uid: u32, gid: u32, f: F) -> Result<Report>
+fn child_body<F>(uid: u32, gid: u32, tap: &Tap, f: F) -> Result<Report>
 where
     F: FnOnce(&Ctx) -> Result<Report>,
 {
     match netns::unshare_user_net(uid, gid).and_then(|_| netns::loopback_up()) {
         Ok(()) => {
+            // The whole child is in the new namespace (there is no other thread).
+            small_child_tables(proc::write_sysctl);
             let note = t!(COMMON, "sandbox.userns", uid = uid);
             let ctx = Ctx {
                 sandbox: "userns+netns",
@@ -221,6 +268,7 @@ where
                 can_set_sysctls: true,
                 can_nest: true,
                 outer_uid: uid,
+                tap: tap.clone(),
                 ..Ctx::host(Text::default())
             };
             stamped(&ctx, f)

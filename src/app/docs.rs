@@ -42,7 +42,7 @@ pub fn command(args: &Args, mode: Mode) -> Result<String> {
     let (reports, results) = match saved {
         Some(saved) => saved,
         None => {
-            let reports = super::run_all(mode, super::ALL_JOBS)?;
+            let reports = super::run_all(mode, &Default::default(), super::ALL_JOBS)?;
             let text = docs::results_json(&reports)?;
             (reports, text)
         }

@@ -9,7 +9,7 @@ pub const ALL_JOBS: usize = 8;
 use crate::labs::{Lab, LABS};
 use crate::report::{Report, Table, Text};
 use crate::row;
-use crate::sandbox::{self, Mode};
+use crate::sandbox::{self, Mode, Tap};
 use anyhow::{bail, Result};
 use std::io::{IsTerminal, Write};
 
@@ -44,11 +44,17 @@ pub fn list() -> Table {
 /// `jobs` labs run side by side (each has its own namespace, so none sees another's sockets
 /// or counters); unprivileged each forks a child, so they run one at a time.
 /// One progress line per finished lab on stderr when a person is watching.
-pub fn run_all(mode: Mode, jobs: usize) -> Result<Vec<Report>> {
+/// With `--pcap DIR` each lab writes its captures in DIR/<lab>/.
+pub fn run_all(mode: Mode, tap: &Tap, jobs: usize) -> Result<Vec<Report>> {
     let tty = std::io::stderr().is_terminal();
     let one = |l: &Lab| {
         let started = std::time::Instant::now();
-        let r = sandbox::run(mode, l.run_default).map_err(|e| e.context(format!("lab {}", l.id)));
+        let tap = Tap {
+            on: tap.on,
+            pcap: tap.pcap.as_ref().map(|d| d.join(l.id)),
+        };
+        let r =
+            sandbox::run_tapped(mode, &tap, l.run_default).map_err(|e| e.context(format!("lab {}", l.id)));
         if tty {
             let secs = started.elapsed().as_secs_f64();
             let _ = writeln!(std::io::stderr(), "lab: {} done in {secs:.1} s", l.id);
@@ -80,6 +86,8 @@ pub fn run_all(mode: Mode, jobs: usize) -> Result<Vec<Report>> {
 
 /// Fails if the process holds more fds or threads than it did at `fds_before`.
 pub fn check_leaks(fds_before: usize) -> Result<()> {
+    // The capture's stamp keeper lives to the end on purpose.
+    crate::sys::capture::release();
     // Threads are joined by the time a command returns; allow a moment for reaping.
     for _ in 0..50 {
         if crate::sys::thread_count() <= 1 && crate::sys::open_fd_count() <= fds_before {

@@ -13,6 +13,7 @@ pub mod options;
 pub mod protocol;
 pub mod reuseaddr;
 pub mod serve;
+pub mod wire;
 
 use crate::render::Format;
 use crate::report::{Catalogue, Finding, Report, Table, Text};
@@ -58,9 +59,11 @@ pub trait Experiment: 'static {
 }
 
 /// What a lab's own program is told: where to run and how its output is shown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Env {
     pub mode: Mode,
+    /// Packet capture as the command line asked (reports only; a program never captures).
+    pub tap: sandbox::Tap,
     pub format: Format,
     pub tty: bool,
 }
@@ -165,7 +168,7 @@ fn run<E: Experiment>(m: &clap::ArgMatches, env: &Env) -> Result<Outcome, LabErr
     if let Some(done) = E::program(&args, env) {
         return Ok(Outcome::Done(done?));
     }
-    let report = sandbox::run(env.mode, |ctx| measure_report::<E>(&args, ctx))?;
+    let report = sandbox::run_tapped(env.mode, &env.tap, |ctx| measure_report::<E>(&args, ctx))?;
     Ok(Outcome::Report(Box::new(report)))
 }
 

@@ -24,6 +24,8 @@ pub enum Unmeasured {
     Missing { program: String },
     /// An earlier step failed, so this one was not tried.
     Skipped { after: String },
+    /// The command line turned it off (the flag).
+    TurnedOff { by: String },
 }
 
 /// A measurement, or why there is none.
@@ -40,6 +42,7 @@ impl Unmeasured {
             }
             Unmeasured::Missing { program } => t!(COMMON, "unmeasured.missing", program = program),
             Unmeasured::Skipped { after } => t!(COMMON, "unmeasured.skipped", after = after),
+            Unmeasured::TurnedOff { by } => t!(COMMON, "unmeasured.turned_off", by = by),
         }
     }
 }

@@ -38,11 +38,29 @@ pub struct Capture {
     pub frames: Vec<Frame>,
     /// "packets" or "bytes" when a bound was hit; "kernel dropped N" when the queue overflowed.
     pub capped: Option<String>,
+    /// False when arrival stamps were not on in time: then times may be those of reading.
+    pub stamped: bool,
 }
 
 /// A running capture on `lo`.
 pub struct Capturer {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
+    /// False when the kernel was not yet stamping packets on arrival (see wait_for_rx_stamps).
+    stamped: bool,
+}
+
+/// Closing a PACKET socket waits for an RCU grace period (packet_release calls
+/// synchronize_net, 10-20 ms here). A short thread per socket does that wait off the
+/// experiment's path, and several such waits overlap instead of adding up.
+impl Drop for Capturer {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            // No thread to spare: the failed closure is dropped, and the fd closes here.
+            let _ = std::thread::Builder::new()
+                .name("capture-close".into())
+                .spawn(move || drop(fd));
+        }
+    }
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -72,12 +90,14 @@ impl Capturer {
     /// Call it only inside a namespace the lab made.
     pub fn start() -> io::Result<Capturer> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
+        // Protocol 0 at socket(): no hook is registered yet, so bind() below registers one
+        // without first removing a catch-all hook (that removal waits for a grace period).
         // SAFETY: plain socket(2); the fd is owned at once.
         let raw = cvt(unsafe {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                proto as libc::c_int,
+                0,
             )
         })?;
         // SAFETY: raw is a fresh fd nobody else owns.
@@ -88,6 +108,8 @@ impl Capturer {
         }
         setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
         setopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+        // Before bind: the probe's datagrams are not captured.
+        let stamped = stamps_on();
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid start.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -101,13 +123,20 @@ impl Capturer {
                 std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         })?;
-        Ok(Capturer { fd })
+        Ok(Capturer {
+            fd: Some(fd),
+            stamped,
+        })
     }
 
-    /// Stops the capture: drains what the kernel queued (never blocks) and closes the socket.
+    /// Stops the capture: drains what the kernel queued (never blocks); the socket closes
+    /// off this thread (see Drop).
     pub fn finish(self) -> io::Result<Capture> {
-        let fd = self.fd.as_raw_fd();
-        let mut cap = Capture::default();
+        let fd = self.fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        let mut cap = Capture {
+            stamped: self.stamped,
+            ..Capture::default()
+        };
         let mut bytes = 0usize;
         let mut buf = vec![0u8; SNAPLEN];
         let mut cbuf = [0u8; 128];
@@ -175,6 +204,80 @@ impl Capturer {
     }
 }
 
+/// A socket that wants stamps for as long as the process captures, so the kernel's
+/// stamping stays on between captures (turning it on and off costs milliseconds each time).
+static KEEPER: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// True once the kernel stamps packets on arrival; the first call per process checks.
+fn stamps_on() -> bool {
+    *READY.get_or_init(|| {
+        if let Ok(s) = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None) {
+            let _ = setopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
+            if let Ok(mut k) = KEEPER.lock() {
+                *k = Some(s.into());
+            }
+        }
+        wait_for_rx_stamps()
+    })
+}
+
+/// Closes the stamp keeper (the leak check calls it: the keeper is meant to live to the end).
+pub fn release() {
+    if let Ok(mut k) = KEEPER.lock() {
+        k.take();
+    }
+}
+
+/// The kernel stamps a packet on arrival only while some socket wants stamps, and turns that
+/// on a moment after the first such socket asks (net_enable_timestamp defers it to a work
+/// item); a packet that arrives before then is stamped when it is read, which would put the
+/// first packets of a capture last. So: send datagrams to ourselves on this namespace's
+/// loopback until one carries a stamp older than the moment it was read. At most 20 ms.
+fn wait_for_rx_stamps() -> bool {
+    use std::net::UdpSocket;
+    let probe = || -> io::Result<bool> {
+        let rx = UdpSocket::bind("127.0.0.1:0")?;
+        setopt(rx.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+        let tx = UdpSocket::bind("127.0.0.1:0")?;
+        let to = rx.local_addr()?;
+        for _ in 0..100 {
+            tx.send_to(b"t", to)?;
+            std::thread::sleep(Duration::from_micros(200));
+            let Some(stamp) = recv_stamp(rx.as_raw_fd()) else {
+                continue;
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            if now.saturating_sub(stamp) > 100_000 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    probe().unwrap_or(false)
+}
+
+/// One datagram's SCM_TIMESTAMPNS (the datagram itself is dropped).
+fn recv_stamp(fd: libc::c_int) -> Option<u64> {
+    let mut buf = [0u8; 16];
+    let mut cbuf = [0u8; 128];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: zeroed msghdr is valid; its pointers reference live buffers of the stated sizes.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = cbuf.len();
+    // SAFETY: as above; MSG_DONTWAIT never blocks.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    (n >= 0).then(|| timestamp(&msg)).flatten()
+}
+
 /// The SCM_TIMESTAMPNS of a received message, in ns since the epoch.
 fn timestamp(msg: &libc::msghdr) -> Option<u64> {
     // SAFETY: the CMSG_* macros walk the control buffer recvmsg filled.
@@ -222,6 +325,8 @@ pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub len: u32,
+    /// The payload as captured (cut at SNAPLEN).
+    pub payload: Vec<u8>,
 }
 
 /// The TCP segments among the frames (others are skipped).
@@ -268,6 +373,7 @@ pub fn tcp_segments(frames: &[Frame]) -> Vec<Segment> {
             seq: t.sequence_number(),
             ack: t.acknowledgment_number(),
             len: t.payload().len() as u32,
+            payload: t.payload().to_vec(),
         });
     }
     out

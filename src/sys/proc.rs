@@ -8,6 +8,7 @@ use std::io;
 pub const ENV_SYSCTLS: &[&str] = &[
     "net.core.somaxconn",
     "net.ipv4.tcp_syncookies",
+    "net.ipv4.tcp_child_ehash_entries",
     "net.ipv4.tcp_abort_on_overflow",
     "net.ipv4.tcp_max_syn_backlog",
     "net.ipv4.tcp_syn_retries",

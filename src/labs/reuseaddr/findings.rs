@@ -1,7 +1,8 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
-use super::measure::{Data, Dir, Scenario, ScenarioRun, Wire};
+use super::measure::{Data, Scenario, ScenarioRun};
 use super::STRINGS as S;
+use crate::labs::wire::{Dir, Wire};
 use crate::report::{Call, Finding, Text, Verdict};
 use crate::t;
 
@@ -228,8 +229,9 @@ fn share(d: &Data) -> Option<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::measure::{Cause, Counts, Packet, Readback, Restart, TimeWait, OLD_NEW};
+    use super::super::measure::{Readback, Restart, TimeWait, OLD_NEW};
     use super::*;
+    use crate::labs::wire::{Cause, Packet};
     use crate::report::Unmeasured;
 
     fn err() -> Call {
@@ -305,15 +307,7 @@ mod tests {
 
     /// A hand-built wire: the handshake, then the given packets.
     fn wire(scenario: &str, rest: &[(Dir, &str)]) -> Wire {
-        let p = |dir, flags: &str, t_ms| Packet {
-            t_ms,
-            dir,
-            flags: flags.into(),
-            seq: 0,
-            ack: None,
-            len: 0,
-            cause: Cause::Kernel,
-        };
+        let p = |dir, flags: &str, t_ms| Packet::bare(t_ms, dir, flags, Cause::Kernel);
         let mut packets = vec![
             p(Dir::ClientToServer, "SYN", 0.0),
             p(Dir::ServerToClient, "SYN,ACK", 0.01),
@@ -322,14 +316,7 @@ mod tests {
         for (i, (dir, flags)) in rest.iter().enumerate() {
             packets.push(p(*dir, flags, 0.05 + i as f64 / 100.0));
         }
-        Wire {
-            scenario: scenario.into(),
-            server_port: 1,
-            pcap: None,
-            capped: None,
-            packets,
-            counts: Counts::default(),
-        }
+        Wire::of(scenario, 1, packets)
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The measurements: typed results of real sockets on this kernel.
 
 use super::Args;
-use crate::report::{Call, Measured, Unmeasured};
+use crate::labs::wire::{self, Recorder, Taken, Wire};
+use crate::report::{Call, Measured};
 use crate::sandbox::Ctx;
-use crate::sys::capture::{self, Capture, Capturer};
 use crate::sys::net::{listener, local_port, loopback, tcp};
 use crate::sys::{diag, sockopt};
 use anyhow::{bail, Context, Result};
@@ -28,220 +28,6 @@ pub struct Data {
     pub isolated: bool,
     /// The packets of each scenario that has traffic, or why they were not captured.
     pub wire: Measured<Vec<Wire>>,
-}
-
-/// Which way a packet went, named by role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dir {
-    ClientToServer,
-    ServerToClient,
-}
-
-/// The system call that made a packet leave (inferred from role, flags and order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// The client's SYN, and its ACK that completes the handshake.
-    Connect,
-    /// The listener's SYN-ACK, sent by the kernel before accept().
-    Listen,
-    Send,
-    Close,
-    /// A bare ACK the kernel sent on its own.
-    Kernel,
-}
-
-/// One TCP segment of a ladder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Packet {
-    /// ms since the scenario's first packet (kernel timestamps).
-    pub t_ms: f64,
-    pub dir: Dir,
-    /// "SYN", "SYN,ACK", "FIN,ACK", "PSH,ACK", ... (order: FIN, SYN, RST, PSH, ACK, URG).
-    pub flags: String,
-    /// Relative to the sender's initial sequence number.
-    pub seq: u32,
-    /// Relative to the receiver's initial sequence number; None without ACK.
-    pub ack: Option<u32>,
-    pub len: u32,
-    pub cause: Cause,
-}
-
-/// Per-flow flag counts (a SYN is one without ACK; SYN-ACK has both).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub syn: u32,
-    pub syn_ack: u32,
-    pub fin: u32,
-    pub rst: u32,
-}
-
-/// The capture of one scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Wire {
-    /// "restart_0_0" (old, new), or the scenario key ("client_closes_first").
-    pub scenario: String,
-    pub server_port: u16,
-    /// The pcap file written (with --pcap).
-    pub pcap: Option<String>,
-    /// Which bound the capture hit ("packets", "bytes", "kernel dropped N"); None: complete.
-    pub capped: Option<String>,
-    pub packets: Vec<Packet>,
-    pub counts: Counts,
-}
-
-impl Wire {
-    /// The first FIN: who sent it and when.
-    pub fn first_fin(&self) -> Option<&Packet> {
-        self.packets.iter().find(|p| p.flags.contains("FIN"))
-    }
-}
-
-/// "SYN,ACK" for 0x12.
-pub fn flag_names(bits: u8) -> String {
-    let names = [
-        (0x01, "FIN"),
-        (0x02, "SYN"),
-        (0x04, "RST"),
-        (0x08, "PSH"),
-        (0x10, "ACK"),
-        (0x20, "URG"),
-    ];
-    let v: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    v.join(",")
-}
-
-/// The ladder of the segments to or from `server_port`: roles, relative numbers, causes.
-pub fn ladder(segs: &[capture::Segment], server_port: u16) -> (Vec<Packet>, Counts) {
-    let segs: Vec<_> = segs
-        .iter()
-        .filter(|s| s.src.port() == server_port || s.dst.port() == server_port)
-        .collect();
-    let t0 = segs.first().map(|s| s.ts_ns).unwrap_or(0);
-    let isn = |d: Dir| {
-        segs.iter()
-            .find(|s| (s.dst.port() == server_port) == (d == Dir::ClientToServer))
-            .map(|s| s.seq)
-            .unwrap_or(0)
-    };
-    let (isn_c, isn_s) = (isn(Dir::ClientToServer), isn(Dir::ServerToClient));
-    let mut counts = Counts::default();
-    let mut out = Vec::new();
-    let mut handshake_done = false;
-    for s in segs {
-        let dir = if s.dst.port() == server_port {
-            Dir::ClientToServer
-        } else {
-            Dir::ServerToClient
-        };
-        let (mine, theirs) = match dir {
-            Dir::ClientToServer => (isn_c, isn_s),
-            Dir::ServerToClient => (isn_s, isn_c),
-        };
-        let (syn, ack, fin, rst) = (
-            s.flags & 0x02 != 0,
-            s.flags & 0x10 != 0,
-            s.flags & 0x01 != 0,
-            s.flags & 0x04 != 0,
-        );
-        match (syn, ack) {
-            (true, false) => counts.syn += 1,
-            (true, true) => counts.syn_ack += 1,
-            _ => {}
-        }
-        counts.fin += fin as u32;
-        counts.rst += rst as u32;
-        let cause = if syn && !ack {
-            Cause::Connect
-        } else if syn {
-            Cause::Listen
-        } else if fin || rst {
-            Cause::Close
-        } else if s.len > 0 {
-            Cause::Send
-        } else if !handshake_done && dir == Dir::ClientToServer {
-            handshake_done = true;
-            Cause::Connect
-        } else {
-            Cause::Kernel
-        };
-        if !syn && s.len > 0 {
-            handshake_done = true;
-        }
-        out.push(Packet {
-            t_ms: ((s.ts_ns.saturating_sub(t0)) as f64 / 1e6 * 1000.0).round() / 1000.0,
-            dir,
-            flags: flag_names(s.flags),
-            seq: s.seq.wrapping_sub(mine),
-            ack: ack.then(|| s.ack.wrapping_sub(theirs)),
-            len: s.len,
-            cause,
-        });
-    }
-    (out, counts)
-}
-
-/// A capture of one scenario's traffic, with the server's port it was on.
-type Captured = (std::io::Result<Capture>, u16);
-
-/// Runs `f` with a capture around it when `on`.
-fn captured<T>(on: bool, f: impl FnOnce() -> Result<(T, u16)>) -> Result<(T, Option<Captured>)> {
-    if !on {
-        return f().map(|(t, _)| (t, None));
-    }
-    let cap = match Capturer::start() {
-        Ok(c) => c,
-        Err(e) => return f().map(|(t, p)| (t, Some((Err(e), p)))),
-    };
-    let (t, port) = f()?;
-    Ok((t, Some((cap.finish(), port))))
-}
-
-/// Turns the captures into the Data's wire, writing pcap files when asked.
-fn wires(
-    on: bool,
-    pcap: Option<&std::path::Path>,
-    caps: Vec<(String, Option<Captured>)>,
-) -> Result<Measured<Vec<Wire>>> {
-    if !on {
-        return Ok(Err(Unmeasured::NoSandbox));
-    }
-    let mut out = Vec::new();
-    for (scenario, c) in caps {
-        let Some((cap, server_port)) = c else { continue };
-        let cap = match cap {
-            Ok(c) => c,
-            Err(e) => {
-                return Ok(Err(Unmeasured::Kernel {
-                    errno: crate::sys::errno_name(&e),
-                }))
-            }
-        };
-        let file = match pcap {
-            Some(dir) => {
-                let path = dir.join(format!("{}.pcap", scenario.replace('_', "-")));
-                capture::write_pcap(&path, &cap.frames)
-                    .with_context(|| format!("write {}", path.display()))?;
-                Some(path.display().to_string())
-            }
-            None => None,
-        };
-        let (packets, counts) = ladder(&capture::tcp_segments(&cap.frames), server_port);
-        out.push(Wire {
-            scenario,
-            server_port,
-            pcap: file,
-            capped: cap.capped,
-            packets,
-            counts,
-        });
-    }
-    Ok(Ok(out))
 }
 
 /// setsockopt then getsockopt of one value.
@@ -331,22 +117,22 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
         );
     }
     let port = args.port.unwrap_or(0);
-    // Capture only inside namespaces the lab made.
-    let cap_on = ctx.can_nest && !args.no_capture;
-    if let Some(dir) = &args.pcap {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    let mut caps = Vec::new();
+    let mut taken: Vec<Taken> = Vec::new();
     let readback = readback(&args.values);
     let mut isolated = true;
     let mut restarts = Vec::new();
     for old in OLD_NEW {
         for new in OLD_NEW {
-            let (r, iso) = ctx.isolated(|| captured(cap_on, || restart_once(old, new, port, Closer::Server)));
+            let (r, iso) = ctx.isolated(|| {
+                let rec = Recorder::start(ctx);
+                let r = restart_once(old, new, port, Closer::Server, &rec);
+                let name = format!("restart_{old}_{new}");
+                r.map(|(r, port)| (r, rec.finish(&name, port)))
+            });
             isolated &= iso;
             let ((time_wait, bind, listen), cap) =
                 r.with_context(|| format!("restart scenario old={old} new={new}"))?;
-            caps.push((format!("restart_{old}_{new}"), cap));
+            taken.extend(cap);
             restarts.push(Restart {
                 old,
                 new,
@@ -358,30 +144,24 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
     }
     let mut scenarios = Vec::new();
     for (r, iso) in ctx.each_isolated(&Scenario::ALL, |s| {
-        if *s == Scenario::ClientClosesFirst {
-            captured(cap_on, || scenario(*s, port))
-        } else {
-            scenario(*s, port).map(|(r, _)| (r, None))
-        }
+        let rec = Recorder::start(ctx);
+        scenario(*s, port, &rec).map(|(r, port)| {
+            // Only client-closes-first has a connection; the others' captures are empty.
+            let cap = port.and_then(|p| rec.finish(s.key(), p));
+            (r, cap)
+        })
     }) {
         isolated &= iso;
         let (run, cap) = r?;
-        caps.push((run.scenario.key().to_string(), cap));
+        taken.extend(cap);
         scenarios.push(run);
     }
-    let wire = if args.no_capture {
-        Err(Unmeasured::Skipped {
-            after: "--no-capture".into(),
-        })
-    } else {
-        wires(cap_on, args.pcap.as_deref(), caps)?
-    };
     Ok(Data {
         readback,
         restarts,
         scenarios,
         isolated,
-        wire,
+        wire: wire::wires(ctx, taken)?,
     })
 }
 
@@ -423,27 +203,35 @@ enum Closer {
 }
 
 /// Serves one client the book's way and closes in the given order.
-fn serve_one(l: &Socket, closer: Closer) -> Result<()> {
+/// `rec` looks at the socket table after each step.
+fn serve_one(l: &Socket, closer: Closer, rec: &Recorder) -> Result<()> {
     let port = local_port(l)?;
     let mut client = std::net::TcpStream::connect(loopback(port))
         .with_context(|| format!("connect {}", loopback(port)))?;
     client.set_read_timeout(Some(STEP_TIMEOUT))?;
     let (mut server_side, _) = l.accept().context("accept")?;
     server_side.set_read_timeout(Some(STEP_TIMEOUT))?;
+    rec.mark(port);
     let mut sink = Vec::new();
     match closer {
         Closer::Server => {
             server_side.write_all(b"welcome\n")?;
+            rec.mark(port);
             drop(server_side);
+            rec.mark(port);
             client.read_to_end(&mut sink).context("client reads to EOF")?;
+            drop(client);
         }
         Closer::Client => {
             drop(client);
+            rec.mark(port);
             server_side
                 .read_to_end(&mut sink)
                 .context("server reads to EOF")?;
+            drop(server_side);
         }
     }
+    rec.mark(port);
     Ok(())
 }
 
@@ -477,9 +265,9 @@ fn wait_for_time_wait(port: u16, on_server_port: bool) -> Result<Option<TimeWait
 type Rebind = (Option<TimeWait>, Call, Option<Call>);
 
 /// The rebind's outcome, and the server's port.
-fn restart_once(old: i32, new: i32, port: u16, closer: Closer) -> Result<(Rebind, u16)> {
+fn restart_once(old: i32, new: i32, port: u16, closer: Closer, rec: &Recorder) -> Result<(Rebind, u16)> {
     let (l, port) = listener(Some(old), port, 1)?;
-    serve_one(&l, closer)?;
+    serve_one(&l, closer, rec)?;
     let tw = wait_for_time_wait(port, closer == Closer::Server)?;
     drop(l);
     let (bind, listen) = bind_listen(&tcp(Some(new))?, port, 1);
@@ -494,7 +282,7 @@ fn bind_listen(s: &Socket, port: u16, backlog: i32) -> (Call, Option<Call>) {
 }
 
 /// One scenario's run, and the server's port when it had traffic.
-fn scenario(s: Scenario, port: u16) -> Result<(ScenarioRun, u16)> {
+fn scenario(s: Scenario, port: u16, rec: &Recorder) -> Result<(ScenarioRun, Option<u16>)> {
     let run = |bind, listen| ScenarioRun {
         scenario: s,
         time_wait: None,
@@ -505,13 +293,13 @@ fn scenario(s: Scenario, port: u16) -> Result<(ScenarioRun, u16)> {
     };
     let r = match s {
         Scenario::ClientClosesFirst => {
-            let ((tw, bind, listen), port) = restart_once(0, 0, port, Closer::Client)?;
+            let ((tw, bind, listen), port) = restart_once(0, 0, port, Closer::Client, rec)?;
             return Ok((
                 ScenarioRun {
                     time_wait: tw,
                     ..run(bind, listen)
                 },
-                port,
+                Some(port),
             ));
         }
         Scenario::LiveListener => {
@@ -528,7 +316,7 @@ fn scenario(s: Scenario, port: u16) -> Result<(ScenarioRun, u16)> {
         Scenario::BoundNotListening => bound_not_listening(port)?,
         Scenario::ReuseportShare => reuseport_share(port)?,
     };
-    Ok((r, port))
+    Ok((r, None))
 }
 
 fn bound_not_listening(port: u16) -> Result<ScenarioRun> {

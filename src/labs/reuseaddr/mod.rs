@@ -13,9 +13,7 @@ mod findings;
 mod measure;
 mod tables;
 
-pub use measure::{
-    Cause, Counts, Data, Dir, Packet, Readback, Restart, Scenario, ScenarioRun, TimeWait, Wire,
-};
+pub use measure::{Data, Readback, Restart, Scenario, ScenarioRun, TimeWait};
 
 use crate::report::{Catalogue, Finding, Table, Text};
 use crate::sandbox::Ctx;
@@ -31,7 +29,7 @@ static STRINGS: Catalogue = Catalogue::new("reuseaddr", include_str!("strings.to
     after_help = "Examples:
   lab reuseaddr
   lab reuseaddr --values 0,1,50,-1
-  lab reuseaddr --pcap /tmp/reuseaddr   one pcap per scenario with traffic
+  lab reuseaddr --pcap /tmp/reuseaddr   restart-0-0.pcap ... client-closes-first.pcap
   lab reuseaddr --port 51423            the book's port (each scenario has its own namespace)
   lab reuseaddr --format json | jq '.tables[] | select(.id==\"restart\") | .rows'"
 )]
@@ -42,13 +40,6 @@ pub struct Args {
     /// Values passed to setsockopt in the read-back table.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [0, 1, 50, -1, 2147483647])]
     pub values: Vec<i32>,
-    /// Write each traffic scenario's capture to DIR/<scenario>.pcap (restart-0-0.pcap, ...,
-    /// client-closes-first.pcap); read them with tcpdump -r or Wireshark.
-    #[arg(long, value_name = "DIR")]
-    pub pcap: Option<std::path::PathBuf>,
-    /// Do not capture packets (for measuring the capture's cost).
-    #[arg(long, conflicts_with = "pcap")]
-    pub no_capture: bool,
 }
 
 impl super::Experiment for Reuseaddr {

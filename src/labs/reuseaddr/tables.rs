@@ -1,14 +1,15 @@
 //! Tables and notes: pure functions of the measured [`Data`].
 
-use super::measure::{Cause, Data, Dir, Scenario, ScenarioRun, TimeWait, Wire};
+use super::measure::{Data, Scenario, ScenarioRun, TimeWait};
 use super::STRINGS as S;
+use crate::labs::wire::{table as wire_table, Wire};
 use crate::report::{Call, Cell, Table, Text};
 use crate::{row, t};
 
 pub fn tables(d: &Data) -> Vec<Table> {
     let mut v = vec![readback(d), restart(d), scenarios(d)];
     if let Ok(w) = &d.wire {
-        v.push(ladder(w));
+        v.extend(ladder(w));
     }
     v
 }
@@ -19,7 +20,7 @@ pub fn notes(d: &Data) -> Vec<Text> {
         v.push(t!(S, "note.shared_namespace"));
     }
     if let Err(why) = &d.wire {
-        v.push(t!(S, "note.capture_off", why = why.text()));
+        v.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
     }
     v
 }
@@ -38,60 +39,32 @@ fn scenario_name(w: &Wire) -> Text {
     }
 }
 
-/// One row per packet of the chosen scenarios: time, direction by role, flags, relative
-/// seq/ack, payload length, the call that caused it.
-fn ladder(wires: &[Wire]) -> Table {
-    let cols = ["scenario", "t_ms", "dir", "flags", "seq", "ack", "len", "cause"];
-    let mut t = Table::from_catalogue(&S, "ladder", &cols);
-    // The first-FIN finding quotes the packets; the terminal shows the ladder with --detail.
-    t.detail = true;
-    for w in wires
+/// The packets of the chosen scenarios, identical retries grouped.
+fn ladder(wires: &[Wire]) -> Vec<Table> {
+    let named: Vec<wire_table::Named> = wires
         .iter()
         .filter(|w| LADDER_SCENARIOS.contains(&w.scenario.as_str()))
-    {
-        let name = t.label(scenario_name(w));
-        for p in &w.packets {
-            let dir = t.label(S.text(
-                match p.dir {
-                    Dir::ClientToServer => "ladder.dir.client_to_server",
-                    Dir::ServerToClient => "ladder.dir.server_to_client",
-                },
-                &[],
-            ));
-            let cause = t.label(S.text(
-                match p.cause {
-                    Cause::Connect => "ladder.cause.connect",
-                    Cause::Listen => "ladder.cause.listen",
-                    Cause::Send => "ladder.cause.send",
-                    Cause::Close => "ladder.cause.close",
-                    Cause::Kernel => "ladder.cause.kernel",
-                },
-                &[],
-            ));
-            t.push(row! {
-                "scenario" => name.clone(), "t_ms" => p.t_ms, "dir" => dir,
-                "flags" => p.flags.as_str(), "seq" => p.seq, "ack" => p.ack, "len" => p.len,
-                "cause" => cause,
-            });
-        }
-    }
-    t.note_text(t!(
-        S,
-        "ladder.note.caps",
-        packets = crate::sys::capture::MAX_PACKETS,
-        bytes = crate::sys::capture::MAX_BYTES,
-        snaplen = crate::sys::capture::SNAPLEN
-    ));
-    for w in wires {
-        if let Some(c) = &w.capped {
-            t.note_text(t!(S, "ladder.note.capped", scenario = w.scenario, cap = c));
-        }
-    }
+        .map(|w| wire_table::Named {
+            wire: w,
+            name: scenario_name(w),
+        })
+        .collect();
+    let mut v = wire_table::ladders("ladder", t!(S, "ladder.title"), &named);
+    // The first-FIN finding quotes the packets; the terminal shows the ladder with --detail.
+    v[0].detail = true;
     let files: Vec<&str> = wires.iter().filter_map(|w| w.pcap.as_deref()).collect();
-    if !files.is_empty() {
-        t.note_text(t!(S, "ladder.note.pcap", files = files.join(", ")));
+    if files.len() > named.len() {
+        v[0].note_text(t!(S, "ladder.note.pcap_all", dir = pcap_dir(&files)));
     }
-    t
+    v
+}
+
+/// The directory the pcap files are in.
+fn pcap_dir(files: &[&str]) -> String {
+    files
+        .first()
+        .and_then(|f| std::path::Path::new(f).parent())
+        .map_or(String::new(), |d| d.display().to_string())
 }
 
 /// One row per value set, one column per option and socket: what getsockopt read back.
