@@ -43,6 +43,10 @@ pub trait Experiment: 'static {
     fn notes(_data: &Self::Data) -> Vec<Text> {
         Vec::new()
     }
+    /// What the docs draw from this data (a timeline, a sequence diagram); pure, like tables.
+    fn pictures(_data: &Self::Data) -> Vec<crate::report::picture::Picture> {
+        Vec::new()
+    }
     /// A usage error in the options, found before any sandbox is made (exit status 2).
     fn validate(_args: &Self::Args) -> Result<(), String> {
         Ok(())
@@ -87,6 +91,7 @@ pub fn assemble<E: Experiment>(data: &E::Data) -> Report {
     for n in E::notes(data) {
         r.note(n);
     }
+    r.pictures = E::pictures(data);
     r.data = E::data_json(data);
     r
 }

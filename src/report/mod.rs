@@ -3,6 +3,7 @@
 //! `lab docs --from results.json` and the sandbox's child process can hand it over.
 
 pub mod call;
+pub mod picture;
 pub mod text;
 mod unmeasured;
 
@@ -38,6 +39,9 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes_zh: Vec<String>,
     pub elapsed_ms: f64,
+    /// What the docs draw for this report (SVG in the web book), made from `data`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pictures: Vec<picture::Picture>,
     /// The lab's typed measurements, from which its tables and findings were made.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub data: Value,
@@ -165,6 +169,7 @@ impl Report {
             notes: Vec::new(),
             notes_zh: Vec::new(),
             elapsed_ms: 0.0,
+            pictures: Vec::new(),
             title_zh: None,
             question_zh: None,
             data: Value::Null,
