@@ -143,6 +143,12 @@ pub fn generate(labs: &[Lab], reports: &[Report], sheets: &Sheets, results: &str
                 format!("{}{}.md", lang.dir(), lab.id),
                 page::page(sheet, report, lang)?,
             );
+            for p in &report.pictures {
+                files.insert(
+                    format!("{}{}", lang.dir(), page::picture_path(&report.lab, p)),
+                    crate::render::svg::svg(p, lang),
+                );
+            }
         }
         files.insert(
             format!("{}README.md", lang.dir()),

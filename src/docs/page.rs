@@ -4,6 +4,7 @@
 use super::sheet::{Part, Sheet};
 use super::{Lang, Marker, GENERATED_MARK, REGENERATE, REMEASURE};
 use crate::render::markdown_table;
+use crate::report::picture::Picture;
 use crate::report::{Report, Table};
 use crate::row;
 use anyhow::Result;
@@ -145,8 +146,20 @@ fn prose(s: &str) -> String {
     s.replace('<', "&lt;").replace('\n', " ")
 }
 
+/// Where a picture's SVG goes, relative to its language's docs directory.
+pub fn picture_path(lab: &str, p: &Picture) -> String {
+    format!("img/{lab}-{}.svg", p.id)
+}
+
 fn tables(r: &Report, lang: Lang) -> String {
     let mut out = String::new();
+    for p in &r.pictures {
+        let title = prose(match lang {
+            Lang::En => &p.title.en,
+            Lang::Zh => &p.title.zh,
+        });
+        let _ = writeln!(out, "![{title}]({})\n\n_{title}_\n", picture_path(&r.lab, p));
+    }
     for t in &r.tables {
         let t = localized(t, lang);
         let _ = writeln!(out, "### {}\n\n{}", prose(&t.title), markdown_table(&t));

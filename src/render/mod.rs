@@ -2,6 +2,7 @@
 
 mod compact;
 mod markdown;
+pub mod svg;
 mod table;
 
 pub use compact::{compact, View};

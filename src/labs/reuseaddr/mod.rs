@@ -11,6 +11,7 @@
 
 mod findings;
 mod measure;
+mod picture;
 mod tables;
 
 pub use measure::{Data, Readback, Restart, Scenario, ScenarioRun, TimeWait};
@@ -61,5 +62,8 @@ impl super::Experiment for Reuseaddr {
     }
     fn notes(d: &Data) -> Vec<Text> {
         tables::notes(d)
+    }
+    fn pictures(d: &Data) -> Vec<crate::report::picture::Picture> {
+        picture::pictures(d)
     }
 }
