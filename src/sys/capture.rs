@@ -106,7 +106,11 @@ impl Capturer {
         if ifindex == 0 {
             return Err(io::Error::last_os_error());
         }
-        setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
+        // SO_RCVBUF alone is capped by net.core.rmem_max (208 KiB by default): a few large
+        // loopback frames would fill it. FORCE (CAP_NET_ADMIN) lifts the cap; else the capped size.
+        if setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, MAX_BYTES as libc::c_int).is_err() {
+            setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
+        }
         setopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         // Before bind: the probe's datagrams are not captured.
         let stamped = stamps_on();
