@@ -106,8 +106,8 @@ fn cookie_syn_acks(w: &Wire, b: &Batch) -> Vec<(u32, f64)> {
         let last = w
             .packets
             .iter()
-            .filter(|p| p.flow == f && bits(p) & (wire::SYN | wire::ACK) == wire::SYN | wire::ACK)
-            .last();
+            .rev()
+            .find(|p| p.flow == f && bits(p) & (wire::SYN | wire::ACK) == wire::SYN | wire::ACK);
         out.extend(last.map(|p| (f, p.t_ms)));
     }
     out.sort_by_key(|(f, _)| *f);
