@@ -1,6 +1,7 @@
 //! The typed measurements of `lab backlog`: what each client and the listener did.
 //! No display text: tables and findings turn these into words.
 
+use crate::labs::wire::Wire;
 use crate::report::{Measured, Unmeasured};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ pub struct Data {
     pub stores: Option<Stores>,
     /// Which settings make phantoms (None for a sweep of backlogs).
     pub batches: Option<Vec<BatchRun>>,
+    /// Every scenario's packets (main, sweep_*, listen_*, cookies_*_abort_*), or why none.
+    pub wire: Measured<Vec<Wire>>,
 }
 
 /// A sysctl the options asked for, not written, and why.
@@ -324,4 +327,26 @@ pub struct Batch {
     pub waiting: usize,
     /// Counter increases by the kernel's name.
     pub counters: BTreeMap<String, i64>,
+    /// The ports of the clients that are phantoms of a SYN cookie (the server has no trace).
+    #[serde(default)]
+    pub cookie_ports: Vec<u16>,
+}
+
+/// The capture's name of each scenario (its pcap file has dashes for underscores).
+pub mod key {
+    use super::StoreCase;
+    pub const MAIN: &str = "main";
+    pub fn sweep(backlog: i32) -> String {
+        if backlog < 0 {
+            format!("sweep_minus_{}", backlog.unsigned_abs())
+        } else {
+            format!("sweep_{backlog}")
+        }
+    }
+    pub fn store(case: StoreCase) -> String {
+        format!("listen_{}", case.key())
+    }
+    pub fn batch(cookies: u8, abort: u8) -> String {
+        format!("cookies_{cookies}_abort_{abort}")
+    }
 }

@@ -15,6 +15,7 @@ pub fn findings(d: &Data) -> Vec<Finding> {
     }
     out.extend(d.sweep.as_ref().map(backlog_plus_one));
     out.extend(d.stores.as_ref().map(stores_given_number));
+    out.extend(super::packets::findings(d));
     out
 }
 

@@ -99,6 +99,7 @@ pub fn batch(syncookies: u8, abort: u8) -> BatchRun {
         reset: usize::from(abort == 1),
         waiting: if syncookies == 0 { 6 } else { 0 },
         counters: BTreeMap::from([("TcpExtListenDrops".to_string(), 15)]),
+        cookie_ports: Vec::new(),
     };
     BatchRun {
         syncookies,
@@ -171,5 +172,6 @@ pub fn data() -> Data {
         sweep: Some(sweep()),
         stores: Some(stores()),
         batches: Some(vec![batch(1, 0), batch(0, 0), batch(1, 1), batch(0, 1)]),
+        wire: Ok(Vec::new()),
     }
 }

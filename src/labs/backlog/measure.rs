@@ -5,6 +5,7 @@
 use super::data::*;
 use super::side::{self, Settings};
 use super::Args;
+use crate::labs::wire::{self, Recorder, Taken};
 use crate::sandbox::Ctx;
 use crate::sys::net::loopback;
 use crate::sys::{self, connect, diag, poll, proc};
@@ -77,13 +78,14 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
     check_files(args, proc::open_files_limit())?;
     let settings = Settings::from_args(args);
     if args.backlog.len() > 1 {
-        let sweep = side::sweep(ctx, &args.backlog, args.clients, &settings)?;
+        let (sweep, taken) = side::sweep(ctx, &args.backlog, args.clients, &settings)?;
         return Ok(Data {
             main: None,
             refused: Vec::new(),
             sweep: Some(sweep),
             stores: None,
             batches: None,
+            wire: wire::wires(ctx, taken)?,
         });
     }
     let backlog = args.backlog[0];
@@ -110,14 +112,23 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
         (main_run(), side(), side::batches(ctx))
     };
     let (main, isolated) = main;
-    let (mut main, refused) = main.context("the main experiment")?;
+    let (mut main, refused, main_cap) = main.context("the main experiment")?;
     main.isolated = isolated;
+    let (sweep, sweep_cap) = sweep?;
+    let (stores, stores_cap) = stores?;
+    let (batches, batches_cap) = batches?;
+    let taken = main_cap
+        .into_iter()
+        .chain(sweep_cap)
+        .chain(stores_cap)
+        .chain(batches_cap);
     Ok(Data {
         main: Some(main),
         refused,
-        sweep: Some(sweep?),
-        stores: Some(stores?),
-        batches: Some(batches?),
+        sweep: Some(sweep),
+        stores: Some(stores),
+        batches: Some(batches),
+        wire: wire::wires(ctx, taken)?,
     })
 }
 
@@ -169,8 +180,9 @@ fn main_experiment(
     backlog: i32,
     args: &Args,
     settings: &Settings,
-) -> Result<(MainRun, Vec<SettingRefused>)> {
+) -> Result<(MainRun, Vec<SettingRefused>, Option<Taken>)> {
     let refused: Vec<SettingRefused> = settings.apply(ctx).err().into_iter().collect();
+    let rec = Recorder::start(ctx);
     let (l, port) = listener(backlog)?;
     let before = proc::net_counters().context("read counters")?;
     let clock = Clock(Instant::now());
@@ -202,13 +214,15 @@ fn main_experiment(
             received: Vec::new(),
         });
     }
+    // The socket table after the connects: who the queue took on the first SYN.
+    rec.mark(port);
     let window_ms = args.window as f64;
     let mut run = Run {
         clients,
         window: ListenerView::default(),
         after: ListenerView::default(),
     };
-    watch(ctx, &clock, &l, port, &mut run, false, window_ms)?;
+    watch(ctx, &clock, &l, port, &mut run, false, window_ms, &rec)?;
     // The window's end: freeze what each client believes, then let the server work.
     for c in run.clients.iter_mut() {
         c.rec.at_window_end = match (&c.rec.error, c.rec.connected_ms) {
@@ -227,9 +241,10 @@ fn main_experiment(
             .count(),
         run.clients.iter().filter(|c| c.pending()).count()
     ));
-    watch(ctx, &clock, &l, port, &mut run, true, window_ms + DRAIN_MS)?;
+    watch(ctx, &clock, &l, port, &mut run, true, window_ms + DRAIN_MS, &rec)?;
     let end = proc::net_counters().context("read counters")?;
     let ended_ms = clock.ms();
+    rec.mark(port);
     let mut out = Vec::with_capacity(run.clients.len());
     // Close everything now: no socket outlives the experiment.
     for mut c in run.clients {
@@ -242,6 +257,7 @@ fn main_experiment(
         out.push(c.rec);
     }
     drop(l);
+    let cap = rec.finish(key::MAIN, port);
     let main = MainRun {
         backlog,
         window_ms,
@@ -256,7 +272,7 @@ fn main_experiment(
         syn_linear_timeouts: sysctl("net.ipv4.tcp_syn_linear_timeouts"),
         abort_on_overflow: sysctl("net.ipv4.tcp_abort_on_overflow"),
     };
-    Ok((main, refused))
+    Ok((main, refused, cap))
 }
 
 fn deltas(
@@ -278,6 +294,9 @@ fn deltas(
 
 /// One phase of the poll loop. `serve` false: nobody accepts (the window);
 /// true: the server accepts and reads, and each connected client sends its line.
+/// `rec` looks at the socket table before the first accept() and after the first one
+/// that took something (each look is a sock_diag dump, so only these two).
+#[allow(clippy::too_many_arguments)]
 fn watch(
     ctx: &Ctx,
     clock: &Clock,
@@ -286,10 +305,13 @@ fn watch(
     m: &mut Run,
     serve: bool,
     until_ms: f64,
+    rec: &Recorder,
 ) -> Result<()> {
     let mut last_diag = f64::NEG_INFINITY;
     let mut last_progress = clock.ms();
+    let mut marked_accept = false;
     if serve {
+        rec.mark(port);
         send_lines(&mut m.clients);
     }
     // Bounded: ends at until_ms (at most 61.2 s), or earlier once every client is settled.
@@ -318,7 +340,10 @@ fn watch(
         }
         if serve {
             send_lines(&mut m.clients);
-            accept_all(l, &mut m.clients, t)?;
+            if accept_all(l, &mut m.clients, t)? > 0 && !marked_accept {
+                marked_accept = true;
+                rec.mark(port);
+            }
             read_lines(&mut m.clients, t);
         }
         if t - last_progress >= 250.0 {
@@ -467,13 +492,15 @@ fn send_lines(clients: &mut [Live]) {
 }
 
 /// Accepts everything queued (bounded by the number of clients) and pairs each
-/// accepted socket with its client by port.
-fn accept_all(l: &Socket, clients: &mut [Live], t: f64) -> Result<()> {
+/// accepted socket with its client by port; how many it took.
+fn accept_all(l: &Socket, clients: &mut [Live], t: f64) -> Result<usize> {
+    let mut taken = 0;
     for _ in 0..=clients.len() {
         match l.accept() {
             Ok((s, peer)) => {
                 let peer_port = peer.as_socket().map(|a| a.port());
                 s.set_nonblocking(true)?;
+                taken += 1;
                 if let Some(c) = clients.iter_mut().find(|c| Some(c.rec.port) == peer_port) {
                     c.rec.accepted_ms = Some(t);
                     c.server_sock = Some(s);
@@ -484,7 +511,7 @@ fn accept_all(l: &Socket, clients: &mut [Live], t: f64) -> Result<()> {
             Err(e) => return Err(e).context("accept"),
         }
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Reads what accepted connections have received; a full line is "delivered".
@@ -548,9 +575,10 @@ mod tests {
     fn kernel_behaviour_matches_the_invariants() {
         let ctx = Ctx::host(crate::report::Text::same("test"));
         let a = args(6, &[1], 300);
-        let (m, _) = crate::sys::netns::in_fresh_netns(|| main_experiment(&ctx, 1, &a, &Settings::default()))
-            .unwrap_or_else(|_| main_experiment(&ctx, 1, &a, &Settings::default()))
-            .unwrap();
+        let (m, _, _) =
+            crate::sys::netns::in_fresh_netns(|| main_experiment(&ctx, 1, &a, &Settings::default()))
+                .unwrap_or_else(|_| main_experiment(&ctx, 1, &a, &Settings::default()))
+                .unwrap();
         assert_eq!(m.window.limit, Some(1));
         assert_eq!(m.window.queue_max, 2, "the queue takes limit + 1");
         let connected = m

@@ -17,6 +17,7 @@ mod findings;
 #[cfg(test)]
 mod fixture;
 mod measure;
+mod packets;
 mod side;
 mod tables;
 
@@ -85,5 +86,8 @@ impl super::Experiment for Backlog {
     }
     fn notes(d: &Data) -> Vec<Text> {
         tables::notes(d)
+    }
+    fn pictures(d: &Data) -> Vec<crate::report::picture::Picture> {
+        packets::pictures(d)
     }
 }

@@ -4,6 +4,7 @@
 use super::data::*;
 use super::measure::{listener, Clock, COUNTERS, POLL_MS};
 use super::Args;
+use crate::labs::wire::{Recorder, Taken};
 use crate::report::Unmeasured;
 use crate::sandbox::Ctx;
 use crate::sys::net::{local_port, loopback};
@@ -79,8 +80,10 @@ impl Settings {
     }
 }
 
-/// listen(backlog), `n` clients connect at once, nobody accepts for SWEEP_WINDOW_MS.
-pub fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
+/// listen(backlog), `n` clients connect at once, nobody accepts for SWEEP_WINDOW_MS;
+/// its packets are captured as scenario `key` when the run captures.
+pub fn first_syn(ctx: &Ctx, key: &str, backlog: i32, n: usize) -> Result<(FirstSyn, Option<Taken>)> {
+    let rec = Recorder::start(ctx);
     let (l, port) = listener(backlog)?;
     let before = proc::net_counters().ok();
     let clock = Clock(Instant::now());
@@ -94,6 +97,7 @@ pub fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
             out.failed += 1;
         }
     }
+    rec.mark(port);
     while clock.ms() < SWEEP_WINDOW_MS {
         let fds: Vec<_> = socks
             .iter()
@@ -122,22 +126,30 @@ pub fn first_syn(backlog: i32, n: usize) -> Result<FirstSyn> {
         let get = |m: &std::collections::BTreeMap<String, i64>| *m.get("TcpExtListenOverflows").unwrap_or(&0);
         out.overflows = Some(get(&a) - get(&b));
     }
+    rec.mark(port);
     drop(socks);
     drop(l);
-    Ok(out)
+    Ok((out, rec.finish(key, port)))
 }
 
 /// The first SYNs against each backlog, each value in its own namespace when possible.
-pub fn sweep(ctx: &Ctx, backlogs: &[i32], clients: usize, settings: &Settings) -> Result<Sweep> {
+pub fn sweep(
+    ctx: &Ctx,
+    backlogs: &[i32],
+    clients: usize,
+    settings: &Settings,
+) -> Result<(Sweep, Vec<Taken>)> {
     let results = ctx.each_isolated(backlogs, |&b| {
         settings
             .apply(ctx)
             .map_err(|e| anyhow::anyhow!(super::tables::refused(&e).en))
-            .and_then(|_| first_syn(b, clients))
+            .and_then(|_| first_syn(ctx, &key::sweep(b), b, clients))
     });
     let mut rows = Vec::new();
+    let mut taken = Vec::new();
     for (&backlog, (r, isolated)) in backlogs.iter().zip(results) {
-        let mut first = r.with_context(|| format!("sweep listen({backlog})"))?;
+        let (mut first, cap) = r.with_context(|| format!("sweep listen({backlog})"))?;
+        taken.extend(cap);
         // Without a namespace per value the counter mixes values: leave it out.
         if !isolated {
             first.overflows = None;
@@ -148,41 +160,45 @@ pub fn sweep(ctx: &Ctx, backlogs: &[i32], clients: usize, settings: &Settings) -
             isolated,
         });
     }
-    Ok(Sweep {
+    let sweep = Sweep {
         clients,
         window_ms: SWEEP_WINDOW_MS,
         rows,
-    })
+    };
+    Ok((sweep, taken))
 }
 
 /// What listen() stores for each case, and Python's `listen(-1)`.
-pub fn stores(ctx: &Ctx) -> Result<Stores> {
-    let results = ctx.each_isolated(&StoreCase::ALL, |&case| -> Result<StoreRun> {
+pub fn stores(ctx: &Ctx) -> Result<(Stores, Vec<Taken>)> {
+    let results = ctx.each_isolated(&StoreCase::ALL, |&case| -> Result<(StoreRun, Option<Taken>)> {
         let (backlog, somaxconn) = case.call();
         let s = Settings {
             somaxconn,
             ..Settings::default()
         };
-        let result = match s.apply(ctx) {
-            Err(e) => Err(e),
+        let (result, cap) = match s.apply(ctx) {
+            Err(e) => (Err(e), None),
             Ok(()) => {
                 let somaxconn = proc::read_sysctl("net.core.somaxconn").ok();
-                let first = first_syn(backlog, STORE_CLIENTS)?;
-                Ok(Stored { somaxconn, first })
+                let (first, cap) = first_syn(ctx, &key::store(case), backlog, STORE_CLIENTS)?;
+                (Ok(Stored { somaxconn, first }), cap)
             }
         };
-        Ok(StoreRun { case, result })
+        Ok((StoreRun { case, result }, cap))
     });
     let mut cases = Vec::new();
+    let mut taken = Vec::new();
     for (case, (r, _)) in StoreCase::ALL.iter().zip(results) {
-        cases.push(r.with_context(|| format!("scenario {}", case.key()))?);
+        let (run, cap) = r.with_context(|| format!("scenario {}", case.key()))?;
+        cases.push(run);
+        taken.extend(cap);
     }
     // somaxconn is read in the namespace python's listener lived in.
     let (python, _) = ctx.isolated(|| PythonListen {
         limit: python_listen_negative(),
         somaxconn: proc::read_sysctl("net.core.somaxconn").ok(),
     });
-    Ok(Stores { cases, python })
+    Ok((Stores { cases, python }, taken))
 }
 
 const PY_LISTEN: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(-1)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()\n";
@@ -251,41 +267,45 @@ fn read_python_port(child: &mut std::process::Child) -> Result<u16> {
 }
 
 /// Every batch setting, each in its own namespace (they need sysctls of their own).
-pub fn batches(ctx: &Ctx) -> Result<Vec<BatchRun>> {
+pub fn batches(ctx: &Ctx) -> Result<(Vec<BatchRun>, Vec<Taken>)> {
     if !(ctx.can_nest && ctx.can_set_sysctls) {
-        return Ok(BATCH_CASES
+        let runs = BATCH_CASES
             .iter()
             .map(|&(c, a)| BatchRun {
                 syncookies: c,
                 abort_on_overflow: a,
                 result: Err(Unmeasured::NoSandbox),
             })
-            .collect());
+            .collect();
+        return Ok((runs, Vec::new()));
     }
     let results = ctx.each_isolated(&BATCH_CASES, |&(c, a)| retry_batch(ctx, c, a));
     let mut out = Vec::new();
+    let mut taken = Vec::new();
     for (&(c, a), (r, _)) in BATCH_CASES.iter().zip(results) {
-        let result = r.with_context(|| format!("variant syncookies={c} abort_on_overflow={a}"))?;
+        let (result, cap) = r.with_context(|| format!("variant syncookies={c} abort_on_overflow={a}"))?;
+        taken.extend(cap);
         out.push(BatchRun {
             syncookies: c,
             abort_on_overflow: a,
             result,
         });
     }
-    Ok(out)
+    Ok((out, taken))
 }
 
 /// listen(1), VARIANT_CLIENTS connect, the server accepts one: room for exactly one
 /// more. The waiting clients' SYN retries then arrive together about 1 s later.
-fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<Result<Batch, Unmeasured>> {
+fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<(Result<Batch, Unmeasured>, Option<Taken>)> {
     let s = Settings {
         syncookies: Some(cookies),
         abort_on_overflow: Some(abort),
         somaxconn: None,
     };
     if let Err(e) = s.apply(ctx) {
-        return Ok(Err(e.why));
+        return Ok((Err(e.why), None));
     }
+    let rec = Recorder::start(ctx);
     let (l, port) = listener(1)?;
     let before = proc::net_counters()?;
     let clock = Clock(Instant::now());
@@ -293,11 +313,13 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<Result<Batch, Unmeas
     for _ in 0..VARIANT_CLIENTS {
         socks.push(connect::start_connect(loopback(port))?.0);
     }
+    rec.mark(port);
     // Loopback handshakes finish within microseconds; wait a little so that the
     // first-SYN winners are all counted as such, then take one from the queue.
     std::thread::sleep(Duration::from_millis(20));
     poll::events(&[(l.as_raw_fd(), libc::POLLIN)], 200)?;
     let accepted = l.accept().ok();
+    rec.mark(port);
     // Who retried is read from the kernel (TCP_INFO total_retrans), not inferred from
     // timing: a client that connected on its first SYN has ESTABLISHED and no retransmission.
     let mut retried = vec![false; socks.len()];
@@ -319,6 +341,7 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<Result<Batch, Unmeas
         std::thread::sleep(Duration::from_millis(POLL_MS as u64));
     }
     let rows = diag::tcp_sockets_on_port(port)?;
+    rec.mark(port);
     let after = proc::net_counters()?;
     let mut b = Batch::default();
     for (i, s) in socks.iter().enumerate() {
@@ -337,7 +360,10 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<Result<Batch, Unmeas
             (None, Some(1)) => match server {
                 Some("ESTAB") => b.in_queue += 1,
                 Some(st) if st.contains("SYN-RECV") => b.phantoms_request += 1,
-                _ => b.phantoms_cookie += 1,
+                _ => {
+                    b.phantoms_cookie += 1;
+                    b.cookie_ports.push(cport);
+                }
             },
             (None, _) => b.reset += 1,
         }
@@ -351,7 +377,7 @@ fn retry_batch(ctx: &Ctx, cookies: u8, abort: u8) -> Result<Result<Batch, Unmeas
     drop(accepted);
     drop(socks);
     drop(l);
-    Ok(Ok(b))
+    Ok((Ok(b), rec.finish(&key::batch(cookies, abort), port)))
 }
 
 #[cfg(test)]
@@ -362,11 +388,13 @@ mod tests {
     /// first SYN and the queue peaks there; with room for all, all connect at once.
     #[test]
     fn first_syn_fills_backlog_plus_one() {
-        let r = crate::sys::netns::in_fresh_netns(|| (first_syn(1, 8).unwrap(), first_syn(10, 8).unwrap()));
-        let (small, big) = match r {
-            Ok(v) => v,
-            Err(_) => (first_syn(1, 8).unwrap(), first_syn(10, 8).unwrap()),
+        let ctx = Ctx::host(crate::report::Text::same("test"));
+        let both = || {
+            let small = first_syn(&ctx, "a", 1, 8).unwrap();
+            let big = first_syn(&ctx, "b", 10, 8).unwrap();
+            (small.0, big.0)
         };
+        let (small, big) = crate::sys::netns::in_fresh_netns(both).unwrap_or_else(|_| both());
         assert_eq!(small.limit, Some(1));
         assert_eq!(small.queue_max, 2);
         assert_eq!((small.connected, small.pending), (2, 6));

@@ -18,6 +18,7 @@ pub fn tables(d: &Data) -> Vec<Table> {
     if let Some(runs) = d.batches.as_deref() {
         out.extend([batches(runs), batch_counters(runs)]);
     }
+    out.extend(super::packets::tables(d));
     out
 }
 
@@ -34,6 +35,9 @@ pub fn notes(d: &Data) -> Vec<Text> {
         .is_some_and(|s| s.rows.iter().any(|r| !r.isolated));
     if d.main.is_none() && sweep_shared {
         out.push(t!(S, "note.sweep_shared"));
+    }
+    if let Err(why) = &d.wire {
+        out.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
     }
     out
 }

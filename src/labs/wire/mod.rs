@@ -123,6 +123,9 @@ pub struct Wire {
     pub counts: Counts,
     /// Each flow's counts, in flow order (index 0 is flow 1).
     pub flows: Vec<Counts>,
+    /// Each flow's client port, in flow order: how a lab finds its own client's flow.
+    #[serde(default)]
+    pub client_ports: Vec<u16>,
 }
 
 impl Wire {
@@ -152,6 +155,7 @@ impl Wire {
             packets,
             counts,
             flows,
+            client_ports: Vec::new(),
         }
     }
     /// The first packet with these flag bits set, if any.
@@ -480,6 +484,7 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
         packets,
         counts: total,
         flows: flows.iter().map(|f| f.counts).collect(),
+        client_ports: flows.iter().map(|f| f.client_port).collect(),
     }
 }
 

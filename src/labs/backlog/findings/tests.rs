@@ -156,6 +156,7 @@ fn a_sweep_run_has_only_the_sweep_finding() {
         sweep: Some(fixture::sweep()),
         stores: None,
         batches: None,
+        wire: Err(crate::report::Unmeasured::NoSandbox),
     };
     let ids: Vec<String> = findings(&d).into_iter().map(|f| f.id).collect();
     assert_eq!(ids, ["backlog_plus_one"]);
