@@ -86,6 +86,27 @@ fn draw_mark<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>,
     };
 }
 
+/// About how wide 12 px text is: SVG text has no metrics here, so a generous guess.
+fn text_width(s: &str) -> i32 {
+    s.chars().map(|c| if c.is_ascii() { 7 } else { 13 }).sum()
+}
+
+/// Where each legend entry goes: (x, row), wrapping before `right`.
+fn legend_places(legend: &[(Mark, Text)], lang: Lang, left: i32, right: i32) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let (mut x, mut row) = (left, 0);
+    for (_, what) in legend {
+        let w = 10 + text_width(pick(what, lang)) + 24;
+        if x > left && x + w > right {
+            x = left;
+            row += 1;
+        }
+        out.push((x, row));
+        x += w;
+    }
+    out
+}
+
 /// One lane per row, events at their times, a ms axis and the legend under it.
 fn timeline(t: &Timeline, lang: Lang) -> String {
     const LANE: i32 = 22;
@@ -95,7 +116,9 @@ fn timeline(t: &Timeline, lang: Lang) -> String {
     let lanes = t.lanes.len() as i32;
     let axis_y = TOP + lanes * LANE + 4;
     let legend_y = axis_y + 44;
-    let height = (legend_y + 24) as u32;
+    let legend = legend_places(&t.legend, lang, LEFT - 60, RIGHT);
+    let rows = legend.last().map_or(0, |(_, row)| row + 1);
+    let height = (legend_y + rows * 20 + 8) as u32;
     let max = t
         .lanes
         .iter()
@@ -150,20 +173,15 @@ fn timeline(t: &Timeline, lang: Lang) -> String {
                 draw_mark(&area, e.mark, *x, y);
             }
         }
-        let mut x = LEFT;
-        for (m, what) in &t.legend {
-            draw_mark(&area, *m, x, legend_y);
+        for ((m, what), (x, row)) in t.legend.iter().zip(&legend) {
+            let y = legend_y + row * 20;
+            draw_mark(&area, *m, *x, y);
             let label = pick(what, lang).to_string();
-            let w = label
-                .chars()
-                .map(|c| if c.is_ascii() { 7 } else { 13 })
-                .sum::<i32>();
             let _ = area.draw(&plotters::element::Text::new(
                 label,
-                (x + 10, legend_y),
+                (x + 10, y),
                 text_style(12.0, &INK, HPos::Left),
             ));
-            x += w + 34;
         }
         let _ = area.present();
     }

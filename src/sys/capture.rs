@@ -108,7 +108,14 @@ impl Capturer {
         }
         // SO_RCVBUF alone is capped by net.core.rmem_max (208 KiB by default): a few large
         // loopback frames would fill it. FORCE (CAP_NET_ADMIN) lifts the cap; else the capped size.
-        if setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, MAX_BYTES as libc::c_int).is_err() {
+        if setopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            MAX_BYTES as libc::c_int,
+        )
+        .is_err()
+        {
             setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
         }
         setopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
