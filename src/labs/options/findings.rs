@@ -1,12 +1,13 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
-use super::behaviour::{LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS};
-use super::keepalive::{Runs, KEEP};
+use super::behaviour::{linger_key, LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS, UNREAD_KEY};
+use super::keepalive::{self, Runs, KEEP};
 use super::measure::{opt, Data, Got, Readout, Storage, Val};
 use super::tables::{
     call_text, got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text,
 };
 use super::STRINGS as S;
+use crate::labs::wire::{flag_bits, Cause, Dir, Packet, Wire, ACK, FIN, RST};
 use crate::report::{Call, Cell, Finding, Text, Verdict};
 use crate::t;
 
@@ -19,6 +20,9 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         broadcast(d),
         oobinline(d),
         keepalive(d),
+        linger_wire(d),
+        unread_wire(d),
+        keepalive_wire(d),
     ]
     .into_iter()
     .flatten()
@@ -291,6 +295,135 @@ fn keepalive(d: &Data) -> Option<Finding> {
     Some(Finding::new(
         "keepalive",
         t!(S, "finding.keepalive.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
+fn wire<'a>(d: &'a Data, scenario: &str) -> Option<&'a Wire> {
+    d.wire.as_ref().ok()?.iter().find(|w| w.scenario == scenario)
+}
+
+/// The packets one side sent with these flag bits set.
+fn sent(w: &Wire, dir: Dir, bits: u8) -> Vec<&Packet> {
+    w.packets
+        .iter()
+        .filter(|p| p.dir == dir && flag_bits(&p.flags) & bits == bits)
+        .collect()
+}
+
+fn ms(t: f64) -> String {
+    if t >= 100.0 {
+        format!("{t:.0}")
+    } else {
+        format!("{t:.3}")
+    }
+}
+
+/// The packets' times, "–" for none.
+fn times(ps: &[&Packet]) -> String {
+    if ps.is_empty() {
+        return "–".into();
+    }
+    ps.iter().map(|p| ms(p.t_ms)).collect::<Vec<_>>().join(", ")
+}
+
+/// From the packets: SO_LINGER {1, 0}'s close() sends RST and no FIN; a plain close() a FIN.
+fn linger_wire(d: &Data) -> Option<Finding> {
+    let abort = wire(d, &linger_key(Some(0), false))?;
+    let off = wire(d, &linger_key(None, false))?;
+    // The client is the side that closes first in both.
+    let c = Dir::ClientToServer;
+    let (rsts, fins) = (sent(abort, c, RST), sent(abort, c, FIN));
+    let (off_rsts, off_fins) = (sent(off, c, RST), sent(off, c, FIN));
+    let ok = !rsts.is_empty() && fins.is_empty() && !off_fins.is_empty() && off_rsts.is_empty();
+    let evidence = t!(
+        S,
+        "finding.linger_wire.evidence",
+        rsts = rsts.len(),
+        rst_t = times(&rsts),
+        fins = fins.len(),
+        off_fins = off_fins.len(),
+        fin_t = times(&off_fins),
+        off_rsts = off_rsts.len()
+    );
+    Some(Finding::new(
+        "linger_wire",
+        t!(S, "finding.linger_wire.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
+/// From the packets: close() with bytes still unread sends RST, not FIN.
+fn unread_wire(d: &Data) -> Option<Finding> {
+    let w = wire(d, UNREAD_KEY)?;
+    let u = d.unread.as_ref()?;
+    let s = Dir::ServerToClient;
+    let (rsts, fins) = (sent(w, s, RST), sent(w, s, FIN));
+    let had_unread = u.unread.is_none_or(|n| n > 0);
+    let ok = had_unread && !rsts.is_empty() && fins.is_empty();
+    let evidence = t!(
+        S,
+        "finding.unread_wire.evidence",
+        unread = u.unread.map_or("?".into(), |n| n.to_string()),
+        rsts = rsts.len(),
+        t = times(&rsts),
+        fins = fins.len(),
+        end = read_end(&u.client_end)
+    );
+    Some(Finding::new(
+        "unread_wire",
+        t!(S, "finding.unread_wire.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
+/// The client's keepalive probes, each with whether the server answered it (an ACK from
+/// the server before the next probe).
+fn probes(w: &Wire) -> Vec<(&Packet, bool)> {
+    let mut out = Vec::new();
+    for (i, p) in w.packets.iter().enumerate() {
+        if p.cause != Cause::Probe || p.dir != Dir::ClientToServer {
+            continue;
+        }
+        let answered = w.packets[i + 1..]
+            .iter()
+            .take_while(|q| q.cause != Cause::Probe)
+            .any(|q| q.dir == Dir::ServerToClient && flag_bits(&q.flags) & (ACK | RST) == ACK);
+        out.push((p, answered));
+    }
+    out
+}
+
+fn only<'a>(v: &[(&'a Packet, bool)]) -> Vec<&'a Packet> {
+    v.iter().map(|(p, _)| *p).collect()
+}
+
+/// From the packets: probes on the idle connection, answered while the peer is there,
+/// unanswered and ended by a RST once it is gone.
+fn keepalive_wire(d: &Data) -> Option<Finding> {
+    let present = wire(d, keepalive::key(false))?;
+    let gone = wire(d, keepalive::key(true))?;
+    let (p, g) = (probes(present), probes(gone));
+    let answered = |v: &[(&Packet, bool)]| v.iter().filter(|(_, a)| *a).count();
+    let rst = sent(gone, Dir::ClientToServer, RST);
+    let ok = !p.is_empty() && answered(&p) == p.len() && !g.is_empty() && answered(&g) == 0 && !rst.is_empty();
+    let evidence = t!(
+        S,
+        "finding.keepalive_wire.evidence",
+        n = p.len(),
+        times = times(&only(&p)),
+        answered = answered(&p),
+        m = g.len(),
+        times2 = times(&only(&g)),
+        answered2 = answered(&g),
+        rst = times(&rst)
+    );
+    Some(Finding::new(
+        "keepalive_wire",
+        t!(S, "finding.keepalive_wire.claim"),
         confirmed(ok),
         evidence,
     ))
