@@ -409,7 +409,8 @@ fn keepalive_wire(d: &Data) -> Option<Finding> {
     let (p, g) = (probes(present), probes(gone));
     let answered = |v: &[(&Packet, bool)]| v.iter().filter(|(_, a)| *a).count();
     let rst = sent(gone, Dir::ClientToServer, RST);
-    let ok = !p.is_empty() && answered(&p) == p.len() && !g.is_empty() && answered(&g) == 0 && !rst.is_empty();
+    let ok =
+        !p.is_empty() && answered(&p) == p.len() && !g.is_empty() && answered(&g) == 0 && !rst.is_empty();
     let evidence = t!(
         S,
         "finding.keepalive_wire.evidence",
@@ -431,10 +432,12 @@ fn keepalive_wire(d: &Data) -> Option<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::behaviour::{Broadcast, BroadcastSend, Datagram, SoError};
+    use super::super::behaviour::{Broadcast, BroadcastSend, Datagram, SoError, UnreadRun};
     use super::super::keepalive::{KeepRun, Keepalive, LocalRead, Timers};
     use super::super::measure::{Buffer, BufferSet, Probe, SetRead, PROBE_VALUES};
     use super::*;
+    use crate::labs::wire::Packet;
+    use crate::report::Unmeasured;
 
     fn err(e: &str) -> Call {
         Call::Err(e.into())
@@ -501,6 +504,68 @@ mod tests {
         }
     }
 
+    /// A hand-built capture: the handshake, then these packets (time, direction, flags, cause).
+    fn wire_of(scenario: &str, rest: &[(f64, Dir, &str, Cause)]) -> Wire {
+        use Dir::*;
+        let mut ps = vec![
+            Packet::bare(0.0, ClientToServer, "SYN", Cause::Connect),
+            Packet::bare(0.01, ServerToClient, "SYN,ACK", Cause::Listen),
+            Packet::bare(0.02, ClientToServer, "ACK", Cause::Connect),
+        ];
+        ps.extend(rest.iter().map(|&(t, d, f, c)| Packet::bare(t, d, f, c)));
+        Wire::of(scenario, 40001, ps)
+    }
+
+    /// The wires as this kernel gives them.
+    fn wires() -> Vec<Wire> {
+        use Cause::*;
+        use Dir::*;
+        vec![
+            wire_of(
+                "linger_off",
+                &[
+                    (0.03, ClientToServer, "PSH,ACK", Send),
+                    (0.45, ClientToServer, "FIN,PSH,ACK", Close),
+                    (0.46, ServerToClient, "FIN,ACK", Close),
+                    (0.47, ClientToServer, "ACK", Kernel),
+                ],
+            ),
+            wire_of(
+                "linger_0",
+                &[
+                    (0.03, ClientToServer, "PSH,ACK", Send),
+                    (0.06, ClientToServer, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "unread_close",
+                &[
+                    (0.04, ClientToServer, "PSH,ACK", Send),
+                    (0.05, ServerToClient, "ACK", Kernel),
+                    (0.06, ServerToClient, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "keepalive_present",
+                &[
+                    (1027.0, ClientToServer, "ACK", Probe),
+                    (1027.1, ServerToClient, "ACK", Kernel),
+                    (2047.0, ClientToServer, "ACK", Probe),
+                    (2047.1, ServerToClient, "ACK", Kernel),
+                    (3366.0, ServerToClient, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "keepalive_vanished",
+                &[
+                    (1015.0, ClientToServer, "ACK", Probe),
+                    (2035.0, ClientToServer, "ACK", Probe),
+                    (3063.0, ClientToServer, "RST,ACK", Reset),
+                ],
+            ),
+        ]
+    }
+
     /// Data as this kernel gives it.
     fn linux() -> Data {
         let buffer = Buffer {
@@ -553,6 +618,14 @@ mod tests {
                 linger_run(Some(1), false),
                 linger_run(Some(1), true),
             ],
+            unread: Some(UnreadRun {
+                port: 40001,
+                client_port: 40000,
+                sent: 6,
+                unread: Some(6),
+                close: Call::Ok,
+                client_end: ReadEnd::Failed(err("ECONNRESET")),
+            }),
             so_error: Some(SoError {
                 target: "127.0.0.1:7000".parse().unwrap(),
                 connect: err("EINPROGRESS"),
@@ -583,7 +656,82 @@ mod tests {
                     present: keep_run(false, LocalRead::StillWaiting { waited_ms: 3300 }),
                 },
             }),
+            wire: Ok(wires()),
         }
+    }
+
+    fn wire_mut<'a>(d: &'a mut Data, scenario: &str) -> &'a mut Wire {
+        let w = d.wire.as_mut().unwrap();
+        w.iter_mut().find(|w| w.scenario == scenario).unwrap()
+    }
+
+    #[test]
+    fn linger_wire_quotes_the_reset_and_is_refuted_by_a_fin_from_the_closer() {
+        let d = linux();
+        let f = find(&d, "linger_wire").unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(
+            f.evidence.contains("1 RST (t = 0.060 ms), 0 FIN"),
+            "{}",
+            f.evidence
+        );
+        assert!(
+            f.evidence.contains("1 FIN (t = 0.450 ms), 0 RST"),
+            "{}",
+            f.evidence
+        );
+        let mut d = linux();
+        let w = wire_mut(&mut d, "linger_0");
+        w.packets[4].flags = "FIN,ACK".into();
+        assert_eq!(verdict(&d, "linger_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.wire = Err(Unmeasured::NoSandbox);
+        assert!(find(&d, "linger_wire").is_none());
+    }
+
+    #[test]
+    fn unread_wire_is_refuted_by_a_fin_or_a_reset_from_the_client() {
+        let d = linux();
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Confirmed);
+        let mut d = linux();
+        wire_mut(&mut d, "unread_close").packets[5].flags = "FIN,ACK".into();
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Refuted);
+        let mut d = linux();
+        wire_mut(&mut d, "unread_close").packets[5].dir = Dir::ClientToServer;
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.unread = None;
+        assert!(find(&d, "unread_wire").is_none());
+    }
+
+    #[test]
+    fn keepalive_wire_counts_answers_and_is_refuted_by_an_unanswered_probe() {
+        let d = linux();
+        let f = find(&d, "keepalive_wire").unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(
+            f.evidence.contains("2 probes (t = 1027, 2047 ms), 2 ACKed"),
+            "{}",
+            f.evidence
+        );
+        assert!(f.evidence.contains("RST at 3063 ms"), "{}", f.evidence);
+        let mut d = linux();
+        // The second answer missing: that probe went unanswered.
+        wire_mut(&mut d, "keepalive_present").packets.remove(6);
+        assert_eq!(verdict(&d, "keepalive_wire"), Verdict::Refuted);
+        let mut d = linux();
+        // A vanished peer that answers is not vanished.
+        let w = wire_mut(&mut d, "keepalive_vanished");
+        w.packets
+            .insert(4, Packet::bare(1015.1, Dir::ServerToClient, "ACK", Cause::Kernel));
+        assert_eq!(verdict(&d, "keepalive_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.keepalive.as_mut().unwrap().runs = Runs::NotAsked { seconds: 3 };
+        d.wire
+            .as_mut()
+            .unwrap()
+            .retain(|w| !w.scenario.starts_with("keepalive_"));
+        assert!(find(&d, "keepalive_wire").is_none());
     }
 
     fn find(d: &Data, id: &str) -> Option<Finding> {
@@ -597,7 +745,7 @@ mod tests {
     #[test]
     fn every_finding_is_confirmed_on_linux_data() {
         let f = findings(&linux());
-        assert_eq!(f.len(), 7, "{f:#?}");
+        assert_eq!(f.len(), 10, "{f:#?}");
         assert!(f.iter().all(|f| f.verdict == Verdict::Confirmed), "{f:#?}");
     }
 

@@ -25,7 +25,8 @@ pub fn tables(d: &Data) -> Vec<Table> {
 /// Report notes: why the keepalive experiment did not run, why there are no packets.
 pub fn notes(d: &Data) -> Vec<Text> {
     let mut v = keepalive_notes(d);
-    let traffic = !d.linger.is_empty() || matches!(d.keepalive.as_ref().map(|k| &k.runs), Some(Runs::Ran { .. }));
+    let traffic =
+        !d.linger.is_empty() || matches!(d.keepalive.as_ref().map(|k| &k.runs), Some(Runs::Ran { .. }));
     if let (Err(why), true) = (&d.wire, traffic) {
         v.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
     }
