@@ -62,7 +62,12 @@ fn ladders(d: &Data, wires: &[Wire]) -> Vec<Table> {
             continue;
         }
         let title = t!(S, &format!("{id}.title"));
-        out.extend(wire_table::ladders(id, title, &n));
+        let mut v = wire_table::ladders(id, title, &n);
+        if keepalive {
+            // Not loopback: the capture note's "own loopback" reads as this veth end here.
+            v[0].note_text(t!(S, "keepalive_ladder.note.veth"));
+        }
+        out.extend(v);
     }
     for t in &mut out {
         t.detail = true;
