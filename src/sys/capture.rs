@@ -45,6 +45,8 @@ pub struct Capture {
 /// A running capture on `lo`.
 pub struct Capturer {
     fd: Option<OwnedFd>,
+    /// Keep the frames this namespace sends (on a veth they are seen only once, leaving).
+    keep_outgoing: bool,
     /// False when the kernel was not yet stamping packets on arrival (see wait_for_rx_stamps).
     stamped: bool,
 }
@@ -89,6 +91,12 @@ impl Capturer {
     /// Opens the PACKET socket on `lo` of the calling thread's network namespace.
     /// Call it only inside a namespace the lab made.
     pub fn start() -> io::Result<Capturer> {
+        Capturer::start_on(c"lo")
+    }
+
+    /// The same on another interface of this namespace (a veth end): there each frame is
+    /// seen once, leaving or arriving, so both are kept.
+    pub fn start_on(ifname: &std::ffi::CStr) -> io::Result<Capturer> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // Protocol 0 at socket(): no hook is registered yet, so bind() below registers one
         // without first removing a catch-all hook (that removal waits for a grace period).
@@ -102,7 +110,8 @@ impl Capturer {
         })?;
         // SAFETY: raw is a fresh fd nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        // SAFETY: ifname is a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(ifname.as_ptr()) };
         if ifindex == 0 {
             return Err(io::Error::last_os_error());
         }
@@ -136,6 +145,7 @@ impl Capturer {
         })?;
         Ok(Capturer {
             fd: Some(fd),
+            keep_outgoing: ifname != c"lo",
             stamped,
         })
     }
@@ -175,7 +185,7 @@ impl Capturer {
                     _ => return Err(e),
                 }
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING && !self.keep_outgoing {
                 continue;
             }
             let orig = n as usize;

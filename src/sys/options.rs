@@ -317,6 +317,11 @@ pub fn out_queue(fd: &impl AsRawFd) -> io::Result<i32> {
     ioctl_int(fd.as_raw_fd(), libc::TIOCOUTQ as libc::c_ulong)
 }
 
+/// SIOCINQ: bytes in the receive queue not yet read — tcp(7).
+pub fn in_queue(fd: &impl AsRawFd) -> io::Result<i32> {
+    ioctl_int(fd.as_raw_fd(), libc::FIONREAD as libc::c_ulong)
+}
+
 /// poll(2) for `events` with a bounded wait; returns the revents (0 on timeout).
 pub fn poll(fd: &impl AsRawFd, events: i16, timeout: Duration) -> io::Result<i16> {
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;

@@ -4,6 +4,7 @@
 //! run can be set beside them.
 
 use super::measure::{accept_within, call_err, listener_on, opt, read, tcp, udp, Readout, STEP_TIMEOUT};
+use crate::labs::wire::{Recorder, Taken};
 use crate::report::Call;
 use crate::sandbox::Ctx;
 use crate::sys::net::{local_port, loopback};
@@ -40,6 +41,36 @@ pub struct LingerRun {
     pub peer_end: ReadEnd,
     /// What the socket table held on our port once both sides had closed.
     pub left: PortLeft,
+}
+
+impl LingerRun {
+    /// The scenario's key in the capture: linger_off, linger_0, linger_1, linger_1_reading.
+    pub fn key(&self) -> String {
+        linger_key(self.linger, self.peer_reading)
+    }
+}
+
+pub fn linger_key(linger: Option<i32>, peer_reading: bool) -> String {
+    let mode = linger.map_or("off".to_string(), |n| n.to_string());
+    let reading = if peer_reading { "_reading" } else { "" };
+    format!("linger_{mode}{reading}")
+}
+
+/// The capture key of the unread-data scenario.
+pub const UNREAD_KEY: &str = "unread_close";
+
+/// The server close()s its accepted socket while the client's bytes sit unread in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnreadRun {
+    /// The server's port (the listener's) and the client's.
+    pub port: u16,
+    pub client_port: u16,
+    pub sent: usize,
+    /// SIOCINQ on the server's socket just before close() (None: unreadable).
+    pub unread: Option<i32>,
+    pub close: Call,
+    /// How the client's read after the close ended.
+    pub client_end: ReadEnd,
 }
 
 /// How the peer's reading ended.
@@ -145,7 +176,8 @@ impl OobRun {
 
 // ---- SO_LINGER ----
 
-pub fn linger(ctx: &Ctx) -> Result<Vec<LingerRun>> {
+/// The four SO_LINGER cases, each with its capture (keyed by [`LingerRun::key`]).
+pub fn linger(ctx: &Ctx) -> Result<(Vec<LingerRun>, Vec<Taken>)> {
     let cases = [
         (None, false),
         (Some(0), false),
@@ -153,11 +185,62 @@ pub fn linger(ctx: &Ctx) -> Result<Vec<LingerRun>> {
         (Some(LINGER_SECONDS), true),
     ];
     let mut out = Vec::new();
+    let mut taken = Vec::new();
     for (linger, peer_reading) in cases {
-        let (r, _) = ctx.isolated(|| linger_once(linger, peer_reading));
-        out.push(r.with_context(|| format!("SO_LINGER {linger:?}"))?);
+        let (r, _) = ctx.isolated(|| {
+            let rec = Recorder::start(ctx);
+            linger_once(linger, peer_reading, &rec).map(|r| {
+                let t = rec.finish(&r.key(), r.peer_port);
+                (r, t)
+            })
+        });
+        let (run, t) = r.with_context(|| format!("SO_LINGER {linger:?}"))?;
+        out.push(run);
+        taken.extend(t);
     }
-    Ok(out)
+    Ok((out, taken))
+}
+
+/// close() with unread bytes in the receive queue, with its capture ([`UNREAD_KEY`]).
+pub fn unread(ctx: &Ctx) -> Result<(UnreadRun, Option<Taken>)> {
+    let (r, _) = ctx.isolated(|| {
+        let rec = Recorder::start(ctx);
+        unread_once(&rec).map(|r| {
+            let t = rec.finish(UNREAD_KEY, r.port);
+            (r, t)
+        })
+    });
+    r.context("close() with unread data")
+}
+
+fn unread_once(rec: &Recorder) -> Result<UnreadRun> {
+    let l = listener_on(loopback(0), 1)?;
+    let port = local_port(&l)?;
+    let addr = loopback(port);
+    let client = tcp()?;
+    client
+        .connect_timeout(&addr.into(), STEP_TIMEOUT)
+        .with_context(|| format!("connect {addr}"))?;
+    let server = accept_within(&l, addr)?;
+    drop(l);
+    let client_port = local_port(&client)?;
+    let sent = client.send(b"hello\n").context("send hello")?;
+    // Bounded: loopback delivers at once; wait until the bytes sit in the server's queue.
+    opts::poll(&server, libc::POLLIN, STEP_TIMEOUT).context("poll")?;
+    let unread = opts::in_queue(&server).ok();
+    let close = Call::of(&opts::close(OwnedFd::from(server)));
+    rec.mark(port);
+    let (_, client_end) = drain(&client);
+    drop(client);
+    rec.mark(port);
+    Ok(UnreadRun {
+        port,
+        client_port,
+        sent,
+        unread,
+        close,
+        client_end,
+    })
 }
 
 /// Writes until the send queue is full; returns the bytes written.
@@ -225,7 +308,7 @@ fn left_on(port: u16) -> Result<PortLeft> {
     }
 }
 
-fn linger_once(linger: Option<i32>, peer_reading: bool) -> Result<LingerRun> {
+fn linger_once(linger: Option<i32>, peer_reading: bool, rec: &Recorder) -> Result<LingerRun> {
     let l = tcp()?;
     sockopt::set_int(&l, libc::SOL_SOCKET, libc::SO_RCVBUF, 1).context("SO_RCVBUF on the listener")?;
     l.bind(&loopback(0).into()).context("bind 127.0.0.1:0")?;
@@ -249,6 +332,7 @@ fn linger_once(linger: Option<i32>, peer_reading: bool) -> Result<LingerRun> {
         let started = Instant::now();
         let close = Call::of(&opts::close(OwnedFd::from(local)));
         let ms = started.elapsed().as_secs_f64() * 1000.0;
+        rec.mark(addr.port());
         let read = match reader {
             Some(h) => h.join().unwrap_or((0, ReadEnd::ReaderPanicked)),
             None => drain(&peer),
@@ -256,6 +340,7 @@ fn linger_once(linger: Option<i32>, peer_reading: bool) -> Result<LingerRun> {
         (close, ms, read)
     });
     drop(peer);
+    rec.mark(addr.port());
     Ok(LingerRun {
         linger,
         peer_reading,

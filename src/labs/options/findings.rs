@@ -1,12 +1,13 @@
 //! Findings: each a pure function of the measured [`Data`], with its tests beside it.
 
-use super::behaviour::{LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS};
-use super::keepalive::{Runs, KEEP};
+use super::behaviour::{linger_key, LingerRun, OobRun, PortLeft, ReadEnd, LINGER_SECONDS, UNREAD_KEY};
+use super::keepalive::{self, Runs, KEEP};
 use super::measure::{opt, Data, Got, Readout, Storage, Val};
 use super::tables::{
     call_text, got_text, local_read, ms1, num, port_left, read_end, recv_cell, rule_text, value_text,
 };
 use super::STRINGS as S;
+use crate::labs::wire::{flag_bits, Cause, Dir, Packet, Wire, ACK, FIN, RST};
 use crate::report::{Call, Cell, Finding, Text, Verdict};
 use crate::t;
 
@@ -19,6 +20,9 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         broadcast(d),
         oobinline(d),
         keepalive(d),
+        linger_wire(d),
+        unread_wire(d),
+        keepalive_wire(d),
     ]
     .into_iter()
     .flatten()
@@ -296,12 +300,144 @@ fn keepalive(d: &Data) -> Option<Finding> {
     ))
 }
 
+fn wire<'a>(d: &'a Data, scenario: &str) -> Option<&'a Wire> {
+    d.wire.as_ref().ok()?.iter().find(|w| w.scenario == scenario)
+}
+
+/// The packets one side sent with these flag bits set.
+fn sent(w: &Wire, dir: Dir, bits: u8) -> Vec<&Packet> {
+    w.packets
+        .iter()
+        .filter(|p| p.dir == dir && flag_bits(&p.flags) & bits == bits)
+        .collect()
+}
+
+fn ms(t: f64) -> String {
+    if t >= 100.0 {
+        format!("{t:.0}")
+    } else {
+        format!("{t:.3}")
+    }
+}
+
+/// The packets' times, "–" for none.
+fn times(ps: &[&Packet]) -> String {
+    if ps.is_empty() {
+        return "–".into();
+    }
+    ps.iter().map(|p| ms(p.t_ms)).collect::<Vec<_>>().join(", ")
+}
+
+/// From the packets: SO_LINGER {1, 0}'s close() sends RST and no FIN; a plain close() a FIN.
+fn linger_wire(d: &Data) -> Option<Finding> {
+    let abort = wire(d, &linger_key(Some(0), false))?;
+    let off = wire(d, &linger_key(None, false))?;
+    // The client is the side that closes first in both.
+    let c = Dir::ClientToServer;
+    let (rsts, fins) = (sent(abort, c, RST), sent(abort, c, FIN));
+    let (off_rsts, off_fins) = (sent(off, c, RST), sent(off, c, FIN));
+    let ok = !rsts.is_empty() && fins.is_empty() && !off_fins.is_empty() && off_rsts.is_empty();
+    let evidence = t!(
+        S,
+        "finding.linger_wire.evidence",
+        rsts = rsts.len(),
+        rst_t = times(&rsts),
+        fins = fins.len(),
+        off_fins = off_fins.len(),
+        fin_t = times(&off_fins),
+        off_rsts = off_rsts.len()
+    );
+    Some(Finding::new(
+        "linger_wire",
+        t!(S, "finding.linger_wire.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
+/// From the packets: close() with bytes still unread sends RST, not FIN.
+fn unread_wire(d: &Data) -> Option<Finding> {
+    let w = wire(d, UNREAD_KEY)?;
+    let u = d.unread.as_ref()?;
+    let s = Dir::ServerToClient;
+    let (rsts, fins) = (sent(w, s, RST), sent(w, s, FIN));
+    let had_unread = u.unread.is_none_or(|n| n > 0);
+    let ok = had_unread && !rsts.is_empty() && fins.is_empty();
+    let evidence = t!(
+        S,
+        "finding.unread_wire.evidence",
+        unread = u.unread.map_or("?".into(), |n| n.to_string()),
+        rsts = rsts.len(),
+        t = times(&rsts),
+        fins = fins.len(),
+        end = read_end(&u.client_end)
+    );
+    Some(Finding::new(
+        "unread_wire",
+        t!(S, "finding.unread_wire.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
+/// The client's keepalive probes, each with whether the server answered it (an ACK from
+/// the server before the next probe).
+fn probes(w: &Wire) -> Vec<(&Packet, bool)> {
+    let mut out = Vec::new();
+    for (i, p) in w.packets.iter().enumerate() {
+        if p.cause != Cause::Probe || p.dir != Dir::ClientToServer {
+            continue;
+        }
+        let answered = w.packets[i + 1..]
+            .iter()
+            .take_while(|q| q.cause != Cause::Probe)
+            .any(|q| q.dir == Dir::ServerToClient && flag_bits(&q.flags) & (ACK | RST) == ACK);
+        out.push((p, answered));
+    }
+    out
+}
+
+fn only<'a>(v: &[(&'a Packet, bool)]) -> Vec<&'a Packet> {
+    v.iter().map(|(p, _)| *p).collect()
+}
+
+/// From the packets: probes on the idle connection, answered while the peer is there,
+/// unanswered and ended by a RST once it is gone.
+fn keepalive_wire(d: &Data) -> Option<Finding> {
+    let present = wire(d, keepalive::key(false))?;
+    let gone = wire(d, keepalive::key(true))?;
+    let (p, g) = (probes(present), probes(gone));
+    let answered = |v: &[(&Packet, bool)]| v.iter().filter(|(_, a)| *a).count();
+    let rst = sent(gone, Dir::ClientToServer, RST);
+    let ok =
+        !p.is_empty() && answered(&p) == p.len() && !g.is_empty() && answered(&g) == 0 && !rst.is_empty();
+    let evidence = t!(
+        S,
+        "finding.keepalive_wire.evidence",
+        n = p.len(),
+        times = times(&only(&p)),
+        answered = answered(&p),
+        m = g.len(),
+        times2 = times(&only(&g)),
+        answered2 = answered(&g),
+        rst = times(&rst)
+    );
+    Some(Finding::new(
+        "keepalive_wire",
+        t!(S, "finding.keepalive_wire.claim"),
+        confirmed(ok),
+        evidence,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::behaviour::{Broadcast, BroadcastSend, Datagram, SoError};
+    use super::super::behaviour::{Broadcast, BroadcastSend, Datagram, SoError, UnreadRun};
     use super::super::keepalive::{KeepRun, Keepalive, LocalRead, Timers};
     use super::super::measure::{Buffer, BufferSet, Probe, SetRead, PROBE_VALUES};
     use super::*;
+    use crate::labs::wire::Packet;
+    use crate::report::Unmeasured;
 
     fn err(e: &str) -> Call {
         Call::Err(e.into())
@@ -368,6 +504,68 @@ mod tests {
         }
     }
 
+    /// A hand-built capture: the handshake, then these packets (time, direction, flags, cause).
+    fn wire_of(scenario: &str, rest: &[(f64, Dir, &str, Cause)]) -> Wire {
+        use Dir::*;
+        let mut ps = vec![
+            Packet::bare(0.0, ClientToServer, "SYN", Cause::Connect),
+            Packet::bare(0.01, ServerToClient, "SYN,ACK", Cause::Listen),
+            Packet::bare(0.02, ClientToServer, "ACK", Cause::Connect),
+        ];
+        ps.extend(rest.iter().map(|&(t, d, f, c)| Packet::bare(t, d, f, c)));
+        Wire::of(scenario, 40001, ps)
+    }
+
+    /// The wires as this kernel gives them.
+    fn wires() -> Vec<Wire> {
+        use Cause::*;
+        use Dir::*;
+        vec![
+            wire_of(
+                "linger_off",
+                &[
+                    (0.03, ClientToServer, "PSH,ACK", Send),
+                    (0.45, ClientToServer, "FIN,PSH,ACK", Close),
+                    (0.46, ServerToClient, "FIN,ACK", Close),
+                    (0.47, ClientToServer, "ACK", Kernel),
+                ],
+            ),
+            wire_of(
+                "linger_0",
+                &[
+                    (0.03, ClientToServer, "PSH,ACK", Send),
+                    (0.06, ClientToServer, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "unread_close",
+                &[
+                    (0.04, ClientToServer, "PSH,ACK", Send),
+                    (0.05, ServerToClient, "ACK", Kernel),
+                    (0.06, ServerToClient, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "keepalive_present",
+                &[
+                    (1027.0, ClientToServer, "ACK", Probe),
+                    (1027.1, ServerToClient, "ACK", Kernel),
+                    (2047.0, ClientToServer, "ACK", Probe),
+                    (2047.1, ServerToClient, "ACK", Kernel),
+                    (3366.0, ServerToClient, "RST,ACK", Reset),
+                ],
+            ),
+            wire_of(
+                "keepalive_vanished",
+                &[
+                    (1015.0, ClientToServer, "ACK", Probe),
+                    (2035.0, ClientToServer, "ACK", Probe),
+                    (3063.0, ClientToServer, "RST,ACK", Reset),
+                ],
+            ),
+        ]
+    }
+
     /// Data as this kernel gives it.
     fn linux() -> Data {
         let buffer = Buffer {
@@ -420,6 +618,14 @@ mod tests {
                 linger_run(Some(1), false),
                 linger_run(Some(1), true),
             ],
+            unread: Some(UnreadRun {
+                port: 40001,
+                client_port: 40000,
+                sent: 6,
+                unread: Some(6),
+                close: Call::Ok,
+                client_end: ReadEnd::Failed(err("ECONNRESET")),
+            }),
             so_error: Some(SoError {
                 target: "127.0.0.1:7000".parse().unwrap(),
                 connect: err("EINPROGRESS"),
@@ -450,7 +656,82 @@ mod tests {
                     present: keep_run(false, LocalRead::StillWaiting { waited_ms: 3300 }),
                 },
             }),
+            wire: Ok(wires()),
         }
+    }
+
+    fn wire_mut<'a>(d: &'a mut Data, scenario: &str) -> &'a mut Wire {
+        let w = d.wire.as_mut().unwrap();
+        w.iter_mut().find(|w| w.scenario == scenario).unwrap()
+    }
+
+    #[test]
+    fn linger_wire_quotes_the_reset_and_is_refuted_by_a_fin_from_the_closer() {
+        let d = linux();
+        let f = find(&d, "linger_wire").unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(
+            f.evidence.contains("1 RST (t = 0.060 ms), 0 FIN"),
+            "{}",
+            f.evidence
+        );
+        assert!(
+            f.evidence.contains("1 FIN (t = 0.450 ms), 0 RST"),
+            "{}",
+            f.evidence
+        );
+        let mut d = linux();
+        let w = wire_mut(&mut d, "linger_0");
+        w.packets[4].flags = "FIN,ACK".into();
+        assert_eq!(verdict(&d, "linger_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.wire = Err(Unmeasured::NoSandbox);
+        assert!(find(&d, "linger_wire").is_none());
+    }
+
+    #[test]
+    fn unread_wire_is_refuted_by_a_fin_or_a_reset_from_the_client() {
+        let d = linux();
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Confirmed);
+        let mut d = linux();
+        wire_mut(&mut d, "unread_close").packets[5].flags = "FIN,ACK".into();
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Refuted);
+        let mut d = linux();
+        wire_mut(&mut d, "unread_close").packets[5].dir = Dir::ClientToServer;
+        assert_eq!(verdict(&d, "unread_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.unread = None;
+        assert!(find(&d, "unread_wire").is_none());
+    }
+
+    #[test]
+    fn keepalive_wire_counts_answers_and_is_refuted_by_an_unanswered_probe() {
+        let d = linux();
+        let f = find(&d, "keepalive_wire").unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(
+            f.evidence.contains("2 probes (t = 1027, 2047 ms), 2 ACKed"),
+            "{}",
+            f.evidence
+        );
+        assert!(f.evidence.contains("RST at 3063 ms"), "{}", f.evidence);
+        let mut d = linux();
+        // The second answer missing: that probe went unanswered.
+        wire_mut(&mut d, "keepalive_present").packets.remove(6);
+        assert_eq!(verdict(&d, "keepalive_wire"), Verdict::Refuted);
+        let mut d = linux();
+        // A vanished peer that answers is not vanished.
+        let w = wire_mut(&mut d, "keepalive_vanished");
+        w.packets
+            .insert(4, Packet::bare(1015.1, Dir::ServerToClient, "ACK", Cause::Kernel));
+        assert_eq!(verdict(&d, "keepalive_wire"), Verdict::Refuted);
+        let mut d = linux();
+        d.keepalive.as_mut().unwrap().runs = Runs::NotAsked { seconds: 3 };
+        d.wire
+            .as_mut()
+            .unwrap()
+            .retain(|w| !w.scenario.starts_with("keepalive_"));
+        assert!(find(&d, "keepalive_wire").is_none());
     }
 
     fn find(d: &Data, id: &str) -> Option<Finding> {
@@ -464,7 +745,7 @@ mod tests {
     #[test]
     fn every_finding_is_confirmed_on_linux_data() {
         let f = findings(&linux());
-        assert_eq!(f.len(), 7, "{f:#?}");
+        assert_eq!(f.len(), 10, "{f:#?}");
         assert!(f.iter().all(|f| f.verdict == Verdict::Confirmed), "{f:#?}");
     }
 

@@ -3,6 +3,7 @@
 
 use super::behaviour::counter;
 use super::measure::{call_err, listener_on, opt, tcp, Got, Val, STEP_TIMEOUT};
+use crate::labs::wire::{Recorder, Taken};
 use crate::report::{Call, Unmeasured};
 use crate::sandbox::Ctx;
 use crate::sys::net::{join, local_port};
@@ -96,7 +97,17 @@ impl LocalRead {
     }
 }
 
-pub fn measure(ctx: &Ctx, asked: bool) -> Result<Keepalive> {
+/// The capture key of a run: keepalive_vanished or keepalive_present.
+pub fn key(vanish: bool) -> &'static str {
+    if vanish {
+        "keepalive_vanished"
+    } else {
+        "keepalive_present"
+    }
+}
+
+/// The timers and, when asked, both runs with their captures (taken on the local veth end).
+pub fn measure(ctx: &Ctx, asked: bool) -> Result<(Keepalive, Vec<Taken>)> {
     let s = tcp()?;
     let get = |name: &str| match super::measure::read(&s, opt(name)) {
         Ok(Got {
@@ -114,6 +125,7 @@ pub fn measure(ctx: &Ctx, asked: bool) -> Result<Keepalive> {
         .map(|n| (n.to_string(), proc::read_sysctl(&format!("net.ipv4.{n}")).ok()))
         .collect();
     let (i, v, c) = KEEP;
+    let mut taken = Vec::new();
     let runs = if !ctx.can_nest {
         Runs::Unmeasured(Unmeasured::NoSandbox)
     } else if !asked {
@@ -122,19 +134,22 @@ pub fn measure(ctx: &Ctx, asked: bool) -> Result<Keepalive> {
         ctx.progress("options: SO_KEEPALIVE, a peer that vanishes (about 3 s)");
         let [vanished, present] = std::thread::scope(|s| {
             [true, false]
-                .map(|vanish| s.spawn(move || ctx.isolated(|| keepalive_once(vanish)).0))
+                .map(|vanish| s.spawn(move || ctx.isolated(|| keepalive_once(ctx, vanish)).0))
                 .map(join)
         });
-        Runs::Ran {
-            vanished: vanished.context("keepalive: peer vanished")?,
-            present: present.context("keepalive: peer still there")?,
-        }
+        let (vanished, t1) = vanished.context("keepalive: peer vanished")?;
+        let (present, t2) = present.context("keepalive: peer still there")?;
+        taken.extend(t1.into_iter().chain(t2));
+        Runs::Ran { vanished, present }
     };
-    Ok(Keepalive {
-        defaults,
-        sysctls,
-        runs,
-    })
+    Ok((
+        Keepalive {
+            defaults,
+            sysctls,
+            runs,
+        },
+        taken,
+    ))
 }
 
 /// Commands from the local namespace's thread to the peer's.
@@ -188,7 +203,7 @@ fn wait_running(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn keepalive_once(vanish: bool) -> Result<KeepRun> {
+fn keepalive_once(ctx: &Ctx, vanish: bool) -> Result<(KeepRun, Option<Taken>)> {
     std::thread::scope(|s| {
         let (to_peer, peer_rx) = mpsc::channel();
         let (peer_tx, from_peer) = mpsc::channel();
@@ -197,16 +212,25 @@ fn keepalive_once(vanish: bool) -> Result<KeepRun> {
                 let _ = peer_tx.send(FromPeer::Failed(format!("{e:#}")));
             }
         });
-        let result = keepalive_local(vanish, &to_peer, &from_peer);
+        let result = keepalive_local(ctx, vanish, &to_peer, &from_peer);
         // Dropping the sender ends the peer's wait if the local side failed early.
         drop(to_peer);
         join(peer);
-        result
+        let (run, rec) = result?;
+        // After the peer's last socket: its reset, if any, is in the capture.
+        rec.mark(run.peer_port);
+        let t = rec.finish(key(vanish), run.peer_port);
+        Ok((run, t))
     })
 }
 
-/// Creates the cable, connects through it, and returns the connected socket.
-fn keepalive_connect(to_peer: &mpsc::Sender<ToPeer>, from_peer: &mpsc::Receiver<FromPeer>) -> Result<Socket> {
+/// Creates the cable, connects through it, and returns the connected socket and the
+/// capture on the local end, started before the first socket.
+fn keepalive_connect(
+    ctx: &Ctx,
+    to_peer: &mpsc::Sender<ToPeer>,
+    from_peer: &mpsc::Receiver<FromPeer>,
+) -> Result<(Socket, Recorder)> {
     let FromPeer::Namespace(ns) = expect_peer(from_peer)? else {
         return Err(unexpected());
     };
@@ -220,6 +244,7 @@ fn keepalive_connect(to_peer: &mpsc::Sender<ToPeer>, from_peer: &mpsc::Receiver<
         return Err(unexpected());
     };
     wait_running(LOCAL_IF)?;
+    let rec = Recorder::start_on(ctx, c"labk0");
     let addr = SocketAddr::V4(SocketAddrV4::new(PEER_IP, port));
     let c = tcp()?;
     c.connect_timeout(&addr.into(), STEP_TIMEOUT)
@@ -227,15 +252,17 @@ fn keepalive_connect(to_peer: &mpsc::Sender<ToPeer>, from_peer: &mpsc::Receiver<
     let FromPeer::Ready = expect_peer(from_peer)? else {
         return Err(unexpected());
     };
-    Ok(c)
+    rec.mark(port);
+    Ok((c, rec))
 }
 
 fn keepalive_local(
+    ctx: &Ctx,
     vanish: bool,
     to_peer: &mpsc::Sender<ToPeer>,
     from_peer: &mpsc::Receiver<FromPeer>,
-) -> Result<KeepRun> {
-    let c = keepalive_connect(to_peer, from_peer)?;
+) -> Result<(KeepRun, Recorder)> {
+    let (c, rec) = keepalive_connect(ctx, to_peer, from_peer)?;
     let (i, v, n) = KEEP;
     for (name, val) in [
         ("TCP_KEEPIDLE", i),
@@ -269,6 +296,7 @@ fn keepalive_local(
     let mut buf = [0u8; 16];
     let got = (&c).read(&mut buf);
     let after_ms = started.elapsed().as_secs_f64() * 1000.0;
+    rec.mark(peer_port);
     let read = match got {
         Ok(0) => LocalRead::Eof,
         Ok(k) => LocalRead::Bytes(k),
@@ -285,7 +313,9 @@ fn keepalive_local(
     let FromPeer::State(peer_state, peer_dropped) = expect_peer(from_peer)? else {
         return Err(unexpected());
     };
-    Ok(KeepRun {
+    drop(c);
+    rec.mark(peer_port);
+    let run = KeepRun {
         vanish,
         port,
         peer_port,
@@ -294,7 +324,8 @@ fn keepalive_local(
         probes,
         peer_state,
         peer_dropped,
-    })
+    };
+    Ok((run, rec))
 }
 
 /// The peer: its own namespace, one accepted connection, and an address that may vanish.

@@ -2,10 +2,11 @@
 //! buffer sizes. Typed results only; the behaviour experiments are in behaviour.rs and
 //! keepalive.rs.
 
-use super::behaviour::{self, Broadcast, LingerRun, OobRun, SoError};
+use super::behaviour::{self, Broadcast, LingerRun, OobRun, SoError, UnreadRun};
 use super::keepalive::{self, Keepalive};
 use super::Args;
-use crate::report::Call;
+use crate::labs::wire::{self, Wire};
+use crate::report::{Call, Measured};
 use crate::sandbox::Ctx;
 use crate::sys::net::{join, local_port, loopback};
 use crate::sys::options::{self as opts, Opt, Value};
@@ -50,10 +51,14 @@ pub struct Data {
     pub probes: Vec<Probe>,
     pub buffers: Vec<Buffer>,
     pub linger: Vec<LingerRun>,
+    /// close() with unread bytes (with SO_LINGER's rows).
+    pub unread: Option<UnreadRun>,
     pub so_error: Option<SoError>,
     pub broadcast: Option<Broadcast>,
     pub oob: Vec<OobRun>,
     pub keepalive: Option<Keepalive>,
+    /// The packets of the linger, unread-data and keepalive scenarios (keyed by scenario).
+    pub wire: Measured<Vec<Wire>>,
 }
 
 /// A value getsockopt returned, decoded by the option's kind.
@@ -281,7 +286,12 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
     std::thread::scope(|s| -> Result<Data> {
         let linger = want("SO_LINGER").then(|| {
             ctx.progress("options: SO_LINGER, close() with unsent data (about 1 s)");
-            s.spawn(|| behaviour::linger(ctx))
+            s.spawn(|| -> Result<_> {
+                let (runs, mut taken) = behaviour::linger(ctx)?;
+                let (unread, t) = behaviour::unread(ctx)?;
+                taken.extend(t);
+                Ok((runs, unread, taken))
+            })
         });
         let keep = want("SO_KEEPALIVE").then(|| s.spawn(|| keepalive::measure(ctx, args.option.is_some())));
         ctx.progress("options: defaults, values read back and buffer sizes on fresh sockets");
@@ -289,7 +299,10 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
         let unix_raw_type = want("SO_TYPE").then(unix_raw_type);
         let probes = PROBED.iter().filter(|n| want(n)).map(|n| probe(opt(n))).collect();
         let buffers = BUF_RULES.iter().filter(|r| want(r.name)).map(buffer).collect();
-        let linger = linger.map(join).transpose()?.unwrap_or_default();
+        let (linger, unread, mut taken) = match linger.map(join).transpose()? {
+            Some((runs, unread, taken)) => (runs, Some(unread), taken),
+            None => (Vec::new(), None, Vec::new()),
+        };
         if want("SO_ERROR") || want("SO_BROADCAST") || want("SO_OOBINLINE") {
             ctx.progress("options: SO_ERROR, SO_BROADCAST and SO_OOBINLINE with a peer");
         }
@@ -301,7 +314,13 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
             true => behaviour::oob(ctx)?,
             false => Vec::new(),
         };
-        let keepalive = keep.map(join).transpose()?;
+        let keepalive = match keep.map(join).transpose()? {
+            Some((k, t)) => {
+                taken.extend(t);
+                Some(k)
+            }
+            None => None,
+        };
         Ok(Data {
             options,
             defaults,
@@ -309,10 +328,12 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
             probes,
             buffers,
             linger,
+            unread,
             so_error,
             broadcast,
             oob,
             keepalive,
+            wire: wire::wires(ctx, taken)?,
         })
     })
 }

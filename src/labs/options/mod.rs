@@ -20,7 +20,7 @@ mod keepalive;
 mod measure;
 mod tables;
 
-pub use behaviour::{Broadcast, LingerRun, OobRun, PortLeft, ReadEnd, SoError};
+pub use behaviour::{Broadcast, LingerRun, OobRun, PortLeft, ReadEnd, SoError, UnreadRun};
 pub use keepalive::{KeepRun, Keepalive, LocalRead, Runs};
 pub use measure::{Data, Probe, SetRead, Storage, Val};
 

@@ -4,6 +4,7 @@ use super::behaviour::{Broadcast, LingerRun, OobRun, Place, PortLeft, ReadEnd, S
 use super::keepalive::{KeepRun, Keepalive, LocalRead, Runs, KEEP};
 use super::measure::{buf_rule, opt, Buffer, Data, Defaults, Got, Probe, Readout, Rule, SetRead, Val};
 use super::STRINGS as S;
+use crate::labs::wire::{table as wire_table, Wire};
 use crate::report::{yes_no, Call, Cell, Table, Text, Unmeasured};
 use crate::sys::options::{self as opts, Kind, Opt};
 use crate::{row, t};
@@ -15,11 +16,66 @@ pub fn tables(d: &Data) -> Vec<Table> {
     out.extend(d.broadcast.as_ref().map(broadcast));
     out.push(oob(&d.oob));
     out.extend(d.keepalive.as_ref().map(keepalive));
+    if let Ok(w) = &d.wire {
+        out.extend(ladders(d, w));
+    }
     out.into_iter().filter(|t| !t.rows.is_empty()).collect()
 }
 
-/// Report notes: why the keepalive experiment did not run.
+/// Report notes: why the keepalive experiment did not run, why there are no packets.
 pub fn notes(d: &Data) -> Vec<Text> {
+    let mut v = keepalive_notes(d);
+    let traffic =
+        !d.linger.is_empty() || matches!(d.keepalive.as_ref().map(|k| &k.runs), Some(Runs::Ran { .. }));
+    if let (Err(why), true) = (&d.wire, traffic) {
+        v.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
+    }
+    v
+}
+
+/// The ladder's name of a scenario: the linger mode (and whether the peer read), or its own.
+fn scenario_name(d: &Data, w: &Wire) -> Text {
+    match d.linger.iter().find(|r| r.key() == w.scenario) {
+        Some(r) if r.peer_reading => t!(S, "ladder.scenario.reading", mode = linger_mode(r.linger)),
+        Some(r) => linger_mode(r.linger),
+        None => S.text(&format!("ladder.scenario.{}", w.scenario), &[]),
+    }
+}
+
+/// The close() scenarios' packets and the keepalive runs' packets, as detail tables (the
+/// findings quote them; the terminal shows them with --detail).
+fn ladders(d: &Data, wires: &[Wire]) -> Vec<Table> {
+    let named = |keepalive: bool| -> Vec<wire_table::Named> {
+        wires
+            .iter()
+            .filter(|w| w.scenario.starts_with("keepalive_") == keepalive)
+            .map(|w| wire_table::Named {
+                wire: w,
+                name: scenario_name(d, w),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (id, keepalive) in [("ladder", false), ("keepalive_ladder", true)] {
+        let n = named(keepalive);
+        if n.is_empty() {
+            continue;
+        }
+        let title = t!(S, &format!("{id}.title"));
+        let mut v = wire_table::ladders(id, title, &n);
+        if keepalive {
+            // Not loopback: the capture note's "own loopback" reads as this veth end here.
+            v[0].note_text(t!(S, "keepalive_ladder.note.veth"));
+        }
+        out.extend(v);
+    }
+    for t in &mut out {
+        t.detail = true;
+    }
+    out
+}
+
+fn keepalive_notes(d: &Data) -> Vec<Text> {
     match d.keepalive.as_ref().map(|k| &k.runs) {
         Some(Runs::NotAsked { seconds }) => vec![t!(S, "note.keepalive_not_asked", seconds = seconds)],
         Some(Runs::Unmeasured(Unmeasured::NoSandbox)) => vec![t!(S, "note.keepalive_no_sandbox")],
@@ -175,7 +231,13 @@ fn defaults(d: &Data) -> Table {
     if !errnos.is_empty() {
         t.note_text(t!(S, "defaults.note.refusals", errnos = errnos.join(", ")));
     }
-    t.note_text(t!(S, "defaults.note.zero"));
+    // About SO_LINGER's and the timeouts' zero values: only when their rows are here.
+    if ["SO_LINGER", "SO_RCVTIMEO", "SO_SNDTIMEO"]
+        .iter()
+        .any(|o| d.options.iter().any(|x| x == o))
+    {
+        t.note_text(t!(S, "defaults.note.zero"));
+    }
     if let Some(n) = d.unix_raw_type.as_ref().map(so_type_note) {
         t.note_text(n);
     }
@@ -410,7 +472,12 @@ fn linger(runs: &[LingerRun]) -> Table {
     }
     for r in runs {
         let (mode, reading) = (t.label(linger_mode(r.linger)), t.label(yes_no(r.peer_reading)));
-        let (end, left) = (t.label(read_end(&r.peer_end)), t.label(port_left(&r.left)));
+        let left = match &r.left {
+            // Shorter than the finding's wording, so the row fits one line at 80 columns.
+            PortLeft::TimeWait { left_ms } => t!(S, "linger.left.time_wait_cell", s = left_ms / 1000),
+            other => port_left(other),
+        };
+        let (end, left) = (t.label(read_end(&r.peer_end)), t.label(left));
         let close = call_cell(&mut t, &r.close);
         t.push(row! {
             "linger" => mode, "peer_reading" => reading, "written" => r.written, "unsent" => r.unsent,
@@ -428,8 +495,9 @@ fn linger(runs: &[LingerRun]) -> Table {
     let closes = Text::join(&closes, &and.en, &and.zh);
     t.note_text(t!(S, "linger.note.wait", closes = closes));
     t.note_text(t!(S, "linger.note.table"));
-    // The queue is the same in every run, and the note quotes what close() returned.
-    t.detail(&["written", "unsent", "close"]);
+    // The queue is the same in every run, the note quotes what close() returned, and the
+    // linger finding quotes the bytes the peer read (the ladder shows them packet by packet).
+    t.detail(&["written", "unsent", "close", "peer_bytes"]);
     t
 }
 
@@ -653,6 +721,8 @@ fn keepalive(k: &Keepalive) -> Table {
             }
             t.note_text(t!(S, "keepalive.note.veth"));
             t.note_text(t!(S, "keepalive.note.probes"));
+            // The case names the short timers and the sysctl note the defaults.
+            t.detail(&["idle", "intvl", "cnt"]);
         }
         Runs::NotAsked { .. } | Runs::Unmeasured(_) => {
             for vanish in [true, false] {

@@ -240,6 +240,14 @@ impl Recorder {
         }
     }
 
+    /// The same on another interface of this thread's namespace (a veth end the lab made).
+    pub fn start_on(ctx: &Ctx, ifname: &std::ffi::CStr) -> Recorder {
+        Recorder {
+            cap: ctx.captures().then(|| Capturer::start_on(ifname)),
+            marks: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Looks at the socket table now: the states of the sockets on `server_port` (the
     /// server's side and its listener) and of those connected to it (the clients).
     pub fn mark(&self, server_port: u16) {
