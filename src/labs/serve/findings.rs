@@ -2,8 +2,9 @@
 
 use super::designs::Design;
 use super::measure::{Answer, Case, Data, ModeRun, Py3, ServerDid, ServerMode};
-use super::tables::escape;
+use super::tables::{case_wire, escape};
 use super::STRINGS as S;
+use crate::labs::wire::{Dir, Packet};
 use crate::report::{Finding, Verdict};
 use crate::t;
 
@@ -16,6 +17,7 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         idle_blocks_iterative(d),
         threads_hold_idle(d),
         event_holds_all(d),
+        server_closes_first(d),
     ]
     .into_iter()
     .flatten()
@@ -105,6 +107,56 @@ fn invalid_utf8_survives(d: &Data) -> Option<Finding> {
     Some(Finding::new(
         "invalid_utf8",
         t!(S, "finding.invalid_utf8.claim"),
+        verdict,
+        evidence,
+    ))
+}
+
+/// From the packets of the book's exchange (`hello\n`): the line, the answer, and the
+/// first FIN, the server's, after its answer.
+fn server_closes_first(d: &Data) -> Option<Finding> {
+    let w = case_wire(d, Case::AsciiLf)?;
+    let data_from = |dir: Dir, after: f64| {
+        w.packets
+            .iter()
+            .find(|p| p.dir == dir && p.len > 0 && p.t_ms >= after)
+    };
+    // The server speaks first (greeting and prompt): the line is the client's first data.
+    let line = data_from(Dir::ClientToServer, 0.0);
+    let answer = line.and_then(|l| data_from(Dir::ServerToClient, l.t_ms));
+    let fin_of = |dir: Dir| {
+        w.packets
+            .iter()
+            .find(|p| p.dir == dir && crate::labs::wire::flag_bits(&p.flags) & crate::labs::wire::FIN != 0)
+    };
+    let first = w.first_fin();
+    let ok = match (first, answer) {
+        (Some(f), Some(a)) => f.dir == Dir::ServerToClient && f.t_ms >= a.t_ms,
+        _ => false,
+    };
+    let verdict = if ok { Verdict::Confirmed } else { Verdict::Refuted };
+    let at = |p: Option<&Packet>| p.map_or("–".to_string(), |p| format!("{:.3}", p.t_ms));
+    let data = |p: Option<&Packet>| p.map_or("–".to_string(), |p| p.preview.clone());
+    let who = match first.map(|p| p.dir) {
+        Some(Dir::ServerToClient) => t!(S, "role.server"),
+        Some(Dir::ClientToServer) => t!(S, "role.client"),
+        None => t!(S, "role.nobody"),
+    };
+    let evidence = t!(
+        S,
+        "finding.server_closes_first.evidence",
+        line = data(line),
+        t_line = at(line),
+        answer = data(answer),
+        t_answer = at(answer),
+        who = who,
+        t_fin = at(first),
+        t_server_fin = at(fin_of(Dir::ServerToClient)),
+        t_client_fin = at(fin_of(Dir::ClientToServer))
+    );
+    Some(Finding::new(
+        "server_closes_first",
+        t!(S, "finding.server_closes_first.claim"),
         verdict,
         evidence,
     ))
@@ -331,7 +383,74 @@ mod tests {
                 mode(ServerMode::Event, 1.0, 0.9),
             ],
             designs: designs(),
+            wire: Err(crate::report::Unmeasured::TurnedOff {
+                by: "--no-capture".into(),
+            }),
         }
+    }
+
+    /// The packets of the first two clients (`hello\n` and `hello\r\n`), the first one's
+    /// FINs in the order given.
+    fn exchange(server_first: bool) -> crate::labs::wire::Wire {
+        use crate::labs::wire::{Cause, Dir::*, Packet, Wire};
+        let mut packets = Vec::new();
+        for flow in [1, 2] {
+            let t0 = (flow - 1) as f64 * 10.0;
+            let p = |t: f64, dir, flags: &str, cause, data: &str| {
+                let mut p = Packet::bare(t0 + t, dir, flags, cause);
+                p.flow = flow;
+                p.len = data.len() as u32;
+                p.preview = data.into();
+                p
+            };
+            packets.extend([
+                p(0.0, ClientToServer, "SYN", Cause::Connect, ""),
+                p(0.01, ServerToClient, "SYN,ACK", Cause::Listen, ""),
+                p(0.02, ClientToServer, "ACK", Cause::Connect, ""),
+                p(0.1, ServerToClient, "PSH,ACK", Cause::Send, "welcome"),
+                p(0.2, ClientToServer, "PSH,ACK", Cause::Send, "hello\\n"),
+                p(
+                    0.3,
+                    ServerToClient,
+                    "PSH,ACK",
+                    Cause::Send,
+                    "You entered 5 characters",
+                ),
+            ]);
+            let (first, second) = if server_first || flow == 2 {
+                (ServerToClient, ClientToServer)
+            } else {
+                (ClientToServer, ServerToClient)
+            };
+            packets.push(p(0.31, first, "FIN,ACK", Cause::Close, ""));
+            packets.push(p(0.4, second, "FIN,ACK", Cause::Close, ""));
+        }
+        Wire::of("answers", 40000, packets)
+    }
+
+    #[test]
+    fn server_closes_first_gives_each_verdict() {
+        let mut d = book();
+        assert!(findings(&d).iter().all(|f| f.id != "server_closes_first"));
+        d.wire = Ok(vec![exchange(true)]);
+        let f = findings(&d)
+            .into_iter()
+            .find(|f| f.id == "server_closes_first")
+            .unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(
+            f.evidence.en.contains("`hello\\n` at t = 0.200 ms"),
+            "{}",
+            f.evidence.en
+        );
+        assert!(
+            f.evidence.en.contains("server's, at t = 0.310 ms"),
+            "{}",
+            f.evidence.en
+        );
+        // The second flow starts at 10 ms: the finding reads the first client's alone.
+        d.wire = Ok(vec![exchange(false)]);
+        assert_eq!(verdict(&d, "server_closes_first"), Verdict::Refuted);
     }
 
     fn outcome(answered: usize, lost: usize, threads: usize, peak_fds: usize) -> Outcome {

@@ -2,8 +2,9 @@
 //! (threads too) on loopback. Every thread is joined and every wait is bounded.
 
 use super::line_server::{with_server, Served, Setup};
+use crate::labs::wire::{self, Recorder, Taken, Wire};
 use crate::line::count::{self, PROMPT};
-use crate::report::Call;
+use crate::report::{Call, Measured};
 use crate::sandbox::Ctx;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,10 @@ pub struct Data {
     pub modes: Vec<ModeRun>,
     /// The hostile mix against each design, each its own server process.
     pub designs: super::designs::Designs,
+    /// The packets of the first table's clients (scenario "answers", flow i + 1 is the
+    /// i-th case of [`Case::ALL`]), or why they were not captured. The load test and the
+    /// designs are not captured: thousands of packets that teach nothing new.
+    pub wire: Measured<Vec<Wire>>,
 }
 
 /// One kind of input a client sends.
@@ -216,7 +221,9 @@ impl ModeRun {
 
 pub fn measure(ctx: &Ctx) -> Result<Data> {
     ctx.progress("serve: one client per kind of input");
-    let (greeting, answers) = answers()?;
+    // In a namespace of its own: the capture holds these clients alone, and the socket
+    // table the ladder's marks read is small (a look costs microseconds, not milliseconds).
+    let (greeting, answers, taken) = ctx.isolated(|| answers(ctx)).0?;
     ctx.progress("serve: 20 clients at once, one silent, against each design");
     let modes = [ServerMode::Iterative, ServerMode::Threaded, ServerMode::Event]
         .into_iter()
@@ -230,6 +237,7 @@ pub fn measure(ctx: &Ctx) -> Result<Data> {
         answers,
         modes,
         designs,
+        wire: wire::wires(ctx, taken)?,
     })
 }
 
@@ -277,17 +285,29 @@ fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Call) {
 }
 
 /// One full exchange: wait for the prompt, send `payload`, half-close if asked, read to EOF.
-fn exchange(port: u16, payload: &[u8], half_close: bool) -> Result<Seen> {
+/// With a recorder, the socket table is looked at after each step (the ladder's states).
+fn exchange(port: u16, payload: &[u8], half_close: bool, rec: Option<&Recorder>) -> Result<Seen> {
+    let mark = || {
+        if let Some(r) = rec {
+            r.mark(port);
+        }
+    };
     let connected = Instant::now();
     let mut s = connect(port)?;
+    mark();
     let local = s.local_addr()?;
     let opening = read_opening(&mut s)?;
     let greeted = Instant::now();
     s.write_all(payload).context("send the line")?;
+    mark();
     if half_close {
         s.shutdown(Shutdown::Write).context("shutdown(SHUT_WR)")?;
+        mark();
     }
     let (answer, end) = read_rest(&mut s);
+    mark();
+    drop(s);
+    mark();
     Ok(Seen {
         local,
         opening,
@@ -304,22 +324,27 @@ fn text(b: &[u8]) -> String {
 
 // ---- one client per kind of input ----
 
-fn answers() -> Result<(String, Vec<Answer>)> {
+/// The first table's clients, one after another (so flow i + 1 is the i-th case), captured
+/// from before the server's socket to after the last client's close.
+fn answers(ctx: &Ctx) -> Result<(String, Vec<Answer>, Option<Taken>)> {
     let setup = Setup {
         mode: ServerMode::Iterative,
         idle: STEP,
         max_line: MAX_LINE,
         backlog: 1,
     };
-    let (seen, served) = with_server(setup, |port| {
-        Case::ALL
+    let rec = Recorder::start(ctx);
+    let ((seen, port), served) = with_server(setup, |port| {
+        let seen = Case::ALL
             .iter()
             .map(|c| {
-                exchange(port, &c.payload(MAX_LINE), c.half_close())
+                exchange(port, &c.payload(MAX_LINE), c.half_close(), Some(&rec))
                     .with_context(|| format!("client: {}", c.key()))
             })
-            .collect::<Result<Vec<Seen>>>()
+            .collect::<Result<Vec<Seen>>>();
+        (seen, port)
     })?;
+    let taken = rec.finish("answers", port);
     let seen = seen?;
     let greeting = seen.first().map(|s| text(&s.opening)).unwrap_or_default();
     let answers = Case::ALL
@@ -327,7 +352,7 @@ fn answers() -> Result<(String, Vec<Answer>)> {
         .zip(&seen)
         .map(|(&case, s)| answer(case, s, &served))
         .collect();
-    Ok((greeting, answers))
+    Ok((greeting, answers, taken))
 }
 
 fn answer(case: Case, s: &Seen, served: &Served) -> Answer {
@@ -405,7 +430,7 @@ fn crowd(port: u16) -> Result<Crowd> {
             .map(|_| {
                 std::thread::Builder::new().spawn_scoped(inner, || {
                     drop(gate.read());
-                    exchange(port, b"hello\n", false)
+                    exchange(port, b"hello\n", false, None)
                 })
             })
             .collect();

@@ -3,6 +3,7 @@
 use super::designs::{Design, MixSpec};
 use super::measure::{Answer, Case, Data, ModeRun, Py3, ServerDid, ServerMode, Totals};
 use super::STRINGS as S;
+use crate::labs::wire::{table as wire_table, Wire};
 use crate::report::{Cell, Table, Text};
 use crate::{row, t};
 
@@ -11,6 +12,7 @@ pub fn tables(d: &Data) -> Vec<Table> {
     if let Ok(runs) = &d.designs.runs {
         t.push(designs(&d.designs.mix, runs));
     }
+    t.extend(ladder(d));
     t
 }
 
@@ -19,7 +21,64 @@ pub fn notes(d: &Data) -> Vec<Text> {
     if let Err(why) = &d.designs.runs {
         n.push(t!(S, "note.designs_unmeasured", why = why.text()));
     }
+    if let Err(why) = &d.wire {
+        n.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
+    }
     n
+}
+
+/// The cases the ladder shows: the book's exchange, the client that half-closes first,
+/// and the line too long.
+pub const LADDER_CASES: [Case; 3] = [Case::AsciiLf, Case::NoNewline, Case::Oversized];
+
+/// One case's connection alone, as flow 1 with times from its own first packet. The
+/// clients ran one after another, so the i-th case of [`Case::ALL`] is flow i + 1.
+pub fn case_wire(d: &Data, case: Case) -> Option<Wire> {
+    let w = d.wire.as_ref().ok()?.iter().find(|w| w.scenario == "answers")?;
+    let flow = Case::ALL.iter().position(|&c| c == case)? as u32 + 1;
+    let mine: Vec<_> = w.packets.iter().filter(|p| p.flow == flow).collect();
+    let t0 = mine.first()?.t_ms;
+    let packets = mine
+        .into_iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.flow = 1;
+            p.t_ms = ((p.t_ms - t0) * 1e3).round() / 1e3;
+            p
+        })
+        .collect();
+    let mut one = Wire::of(case.key(), w.server_port, packets);
+    one.pcap = w.pcap.clone();
+    one.capped = w.capped.clone();
+    Some(one)
+}
+
+/// The packets of the chosen cases, a detail table (the first-FIN finding quotes it).
+fn ladder(d: &Data) -> Vec<Table> {
+    let mut wires: Vec<(Case, Wire)> = LADDER_CASES
+        .iter()
+        .filter_map(|&c| Some((c, case_wire(d, c)?)))
+        .collect();
+    // One capture file holds every case: name it once.
+    for (_, w) in wires.iter_mut().skip(1) {
+        w.pcap = None;
+    }
+    if wires.is_empty() {
+        return Vec::new();
+    }
+    let named: Vec<wire_table::Named> = wires
+        .iter()
+        .map(|(c, w)| wire_table::Named {
+            wire: w,
+            name: case(*c),
+        })
+        .collect();
+    let mut v = wire_table::ladders("ladder", t!(S, "ladder.title"), &named);
+    for t in &mut v {
+        t.detail = true;
+    }
+    v[0].note_text(t!(S, "ladder.note.flows", n = Case::ALL.len()));
+    v
 }
 
 /// Bytes as a short readable string: printable ASCII and other characters as they
