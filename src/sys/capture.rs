@@ -350,21 +350,22 @@ pub struct Segment {
     pub payload: Vec<u8>,
 }
 
-/// The TCP segments among the frames (others are skipped).
+/// The TCP segments among the frames (others are skipped). Lax parsing: a frame cut at
+/// SNAPLEN still has its headers, and its length is the segment's, not the part kept.
 pub fn tcp_segments(frames: &[Frame]) -> Vec<Segment> {
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
     use std::net::{IpAddr, SocketAddr};
     let mut out = Vec::new();
     for f in frames {
-        let Ok(p) = SlicedPacket::from_ethernet(&f.data) else {
+        let Ok(p) = LaxSlicedPacket::from_ethernet(&f.data) else {
             continue;
         };
         let (src, dst): (IpAddr, IpAddr) = match &p.net {
-            Some(NetSlice::Ipv4(v4)) => (
+            Some(LaxNetSlice::Ipv4(v4)) => (
                 v4.header().source_addr().into(),
                 v4.header().destination_addr().into(),
             ),
-            Some(NetSlice::Ipv6(v6)) => (
+            Some(LaxNetSlice::Ipv6(v6)) => (
                 v6.header().source_addr().into(),
                 v6.header().destination_addr().into(),
             ),
@@ -393,7 +394,8 @@ pub fn tcp_segments(frames: &[Frame]) -> Vec<Segment> {
             flags,
             seq: t.sequence_number(),
             ack: t.acknowledgment_number(),
-            len: t.payload().len() as u32,
+            // The bytes the snap length cut off were payload (loopback frames carry no padding).
+            len: (t.payload().len() + (f.orig_len as usize).saturating_sub(f.data.len())) as u32,
             payload: t.payload().to_vec(),
         });
     }
@@ -422,5 +424,27 @@ mod tests {
         assert_eq!(s[0].flags, 0x02);
         assert_eq!(s[0].seq, 1000);
         assert_eq!(s[0].dst.port(), 51423);
+    }
+
+    #[test]
+    fn a_frame_cut_at_the_snap_length_keeps_its_segment_and_length() {
+        let b = etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(7070, 40000, 1, 65535)
+            .ack(3)
+            .psh();
+        let payload = vec![b'i'; 5000];
+        let mut data = Vec::new();
+        b.write(&mut data, &payload).unwrap();
+        let orig_len = data.len() as u32;
+        data.truncate(SNAPLEN);
+        let s = tcp_segments(&[Frame {
+            ts_ns: 5,
+            orig_len,
+            data,
+        }]);
+        assert_eq!(s.len(), 1, "a cut frame is still a segment");
+        assert_eq!(s[0].len, 5000);
+        assert_eq!(s[0].flags, 0x18);
     }
 }

@@ -6,6 +6,8 @@ use crate::gopher::bytes::{bytes_list, bytes_text};
 use crate::gopher::client::{self, End, Options, BOOK_CHUNK};
 use crate::gopher::responder;
 use crate::gopher::url;
+use crate::labs::wire::{self, Recorder, Wire};
+use crate::report::Measured;
 use crate::sandbox::Ctx;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,9 @@ pub struct Data {
     /// What the responder read from each client, in order: the proof of what went on the wire.
     #[serde(with = "bytes_list")]
     pub received: Vec<Vec<u8>>,
+    /// The packets of both fetches (scenario "fetches": flow 1 the menu, flow 2 the text),
+    /// or why they were not captured.
+    pub wire: Measured<Vec<Wire>>,
 }
 
 /// One run of the book's loop.
@@ -57,20 +62,31 @@ pub enum Ending {
 
 pub fn measure(ctx: &Ctx) -> Result<Data> {
     ctx.progress("starting a Gopher responder on 127.0.0.1");
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("bind 127.0.0.1:0")?;
-    let port = l.local_addr()?.port();
-    let server = responder::responder(l, 2);
-    let menu = book_fetch(port, b"");
-    let text = book_fetch(port, b"/about.txt");
-    let received = server
-        .join()
-        .map_err(|_| anyhow!("the responder thread panicked"))?
-        .context("the responder")?;
-    Ok(Data {
-        menu: menu.context("fetch the menu")?,
-        text: text.context("fetch /about.txt")?,
-        received,
+    // In a namespace of its own, captured from before the responder's socket to after the
+    // last close: the two fetches one after another, so flow 1 is the menu, 2 the text.
+    ctx.isolated(|| {
+        let rec = Recorder::start(ctx);
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("bind 127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        let server = responder::responder(l, 2);
+        let menu = book_fetch(port, b"");
+        rec.mark(port);
+        let text = book_fetch(port, b"/about.txt");
+        rec.mark(port);
+        let received = server
+            .join()
+            .map_err(|_| anyhow!("the responder thread panicked"))?
+            .context("the responder")?;
+        rec.mark(port);
+        let taken = rec.finish("fetches", port);
+        Ok(Data {
+            menu: menu.context("fetch the menu")?,
+            text: text.context("fetch /about.txt")?,
+            received,
+            wire: wire::wires(ctx, taken)?,
+        })
     })
+    .0
 }
 
 /// The book's loop: connect, send the selector and CR LF, recv(2048) until 0.

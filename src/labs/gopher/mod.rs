@@ -18,7 +18,7 @@ pub use measure::{Data, Ending, Fetched};
 
 use super::Env;
 use crate::gopher::fetch::{self, parse_size, Request};
-use crate::report::{Catalogue, Finding, Table};
+use crate::report::{Catalogue, Finding, Table, Text};
 use crate::sandbox::Ctx;
 use crate::sys::secs::parse_secs;
 use anyhow::Result;
@@ -112,6 +112,9 @@ impl super::Experiment for Gopher {
     }
     fn findings(d: &Data) -> Vec<Finding> {
         findings::findings(d)
+    }
+    fn notes(d: &Data) -> Vec<Text> {
+        tables::notes(d)
     }
     /// The client itself, unless no target was given: then the measured report.
     fn program(args: &Args, env: &Env) -> Option<Result<ExitCode>> {

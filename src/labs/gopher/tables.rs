@@ -6,11 +6,40 @@ use super::STRINGS as S;
 use crate::gopher::bytes::quoted;
 use crate::gopher::front::{push_menu_rows, Kind};
 use crate::gopher::menu::{self, Line, MenuParser, TextFilter, TextStats};
+use crate::labs::wire::table as wire_table;
 use crate::report::{Cell, Table, Text};
 use crate::{row, t};
 
 pub fn tables(d: &Data) -> Vec<Table> {
-    vec![wire(d), menu_table(d), text(d)]
+    let mut v = vec![wire(d), menu_table(d), text(d)];
+    v.extend(ladder(d));
+    v
+}
+
+pub fn notes(d: &Data) -> Vec<Text> {
+    match &d.wire {
+        Err(why) => vec![t!(crate::report::COMMON, "wire.note.off", why = why.text())],
+        Ok(_) => Vec::new(),
+    }
+}
+
+/// Both fetches' packets, a detail table (the on-the-wire finding quotes it).
+fn ladder(d: &Data) -> Vec<Table> {
+    let Ok(wires) = &d.wire else {
+        return Vec::new();
+    };
+    let named: Vec<wire_table::Named> = wires
+        .iter()
+        .map(|w| wire_table::Named {
+            wire: w,
+            name: t!(S, "ladder.scenario"),
+        })
+        .collect();
+    let mut v = wire_table::ladders("ladder", t!(S, "ladder.title"), &named);
+    for t in &mut v {
+        t.detail = true;
+    }
+    v
 }
 
 /// The menu's lines, and whether it ended with a lone "." line.

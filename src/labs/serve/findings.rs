@@ -439,15 +439,11 @@ mod tests {
             .unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed);
         assert!(
-            f.evidence.en.contains("`hello\\n` at t = 0.200 ms"),
+            f.evidence.contains("`hello\\n` at t = 0.200 ms"),
             "{}",
-            f.evidence.en
+            f.evidence
         );
-        assert!(
-            f.evidence.en.contains("server's, at t = 0.310 ms"),
-            "{}",
-            f.evidence.en
-        );
+        assert!(f.evidence.contains("server's, at t = 0.310 ms"), "{}", f.evidence);
         // The second flow starts at 10 ms: the finding reads the first client's alone.
         d.wire = Ok(vec![exchange(false)]);
         assert_eq!(verdict(&d, "server_closes_first"), Verdict::Refuted);

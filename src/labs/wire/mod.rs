@@ -347,8 +347,8 @@ pub fn wires(ctx: &Ctx, taken: impl IntoIterator<Item = Taken>) -> Result<Measur
     Ok(Ok(out))
 }
 
-/// The payload's first bytes as one short line.
-fn preview(data: &[u8]) -> String {
+/// The payload's first bytes as one short line (as a ladder's data column shows them).
+pub fn preview(data: &[u8]) -> String {
     const KEEP: usize = 24;
     let mut s = String::new();
     for &b in data.iter().take(KEEP) {
