@@ -227,6 +227,7 @@ pub mod tests {
                 two(Program::Book, run(Major::Python3, 1, type_error), b""),
                 two(Program::Py3Port, run(Major::Python3, 0, ""), b"/about.txt\r\n"),
             ])),
+            wire: Err(crate::report::Unmeasured::NoSandbox),
         }
     }
 

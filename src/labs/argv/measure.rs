@@ -5,6 +5,7 @@
 
 use super::program::{BOOK_PROGRAM, PY3_PORT};
 use super::Args;
+use crate::labs::wire::{self, Recorder, Taken, Wire};
 use crate::report::{Call, Measured, Unmeasured};
 use crate::sandbox::Ctx;
 use anyhow::{Context, Result};
@@ -239,7 +240,7 @@ pub enum NoPython {
     NoneFound,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
     /// The interpreters used (at most one per major version).
     pub pythons: Vec<Interpreter>,
@@ -248,6 +249,28 @@ pub struct Data {
     pub shapes: Vec<ShapeRun>,
     /// The local run on 127.0.0.1:70; None when no Python ran.
     pub loopback: Option<Measured<Vec<LoopbackRun>>>,
+    /// The packets of each local run (scenario [`LoopbackRun::scenario`], in the runs'
+    /// order), or why there are none.
+    pub wire: Measured<Vec<Wire>>,
+}
+
+impl LoopbackRun {
+    /// The run's capture key: "python3_book_2" (interpreter, program, argument count).
+    pub fn scenario(&self) -> String {
+        scenario(self.run.python, self.program, self.argv.len())
+    }
+}
+
+fn scenario(major: Major, program: Program, args: usize) -> String {
+    let py = match major {
+        Major::Python2 => "python2",
+        Major::Python3 => "python3",
+    };
+    let program = match program {
+        Program::Book => "book",
+        Program::Py3Port => "port",
+    };
+    format!("{py}_{program}_{args}")
 }
 
 impl Data {
@@ -305,25 +328,46 @@ pub fn measure(args: &Args, ctx: &Ctx) -> Result<Data> {
             }
         })
         .collect();
+    let mut taken = Vec::new();
     let loopback = match &scripts {
         None => None,
         Some(_) if ctx.sandbox == "host" => Some(Err(Unmeasured::NoSandbox)),
         Some(s) => {
             ctx.progress("running the book's program against a local Gopher responder on 127.0.0.1:70");
-            Some(Ok(loopback(found, s)?))
+            Some(Ok(loopback(ctx, found, s, &mut taken)?))
         }
+    };
+    let wire = match &loopback {
+        Some(Ok(_)) => wire::wires(ctx, taken)?,
+        Some(Err(why)) => Err(why.clone()),
+        None => Err(match no_python {
+            Some(NoPython::Asked) => Unmeasured::TurnedOff {
+                by: "--no-python".into(),
+            },
+            _ => Unmeasured::Missing {
+                program: "python".into(),
+            },
+        }),
     };
     Ok(Data {
         pythons,
         no_python,
         shapes,
         loopback,
+        wire,
     })
 }
 
 // ---- the local run: the book's program against a responder on 127.0.0.1:70 ----
 
-fn loopback(pythons: &[Interpreter], s: &TempScripts) -> Result<Vec<LoopbackRun>> {
+/// Each run in a namespace of its own (port 70 free in each, the capture holding that run
+/// alone), captured from before the responder's socket to after it stopped.
+fn loopback(
+    ctx: &Ctx,
+    pythons: &[Interpreter],
+    s: &TempScripts,
+    taken: &mut Vec<Taken>,
+) -> Result<Vec<LoopbackRun>> {
     let mut out = Vec::new();
     for p in pythons {
         let mut cases = vec![
@@ -338,7 +382,15 @@ fn loopback(pythons: &[Interpreter], s: &TempScripts) -> Result<Vec<LoopbackRun>
             ));
         }
         for (program, script, argv) in cases {
-            let (run, server_read) = against_responder(p, script, &argv)?;
+            let key = scenario(p.major, program, argv.len());
+            let ((run, server_read), cap) = ctx
+                .isolated(|| {
+                    let rec = Recorder::start(ctx);
+                    let r = against_responder(p, script, &argv);
+                    r.map(|r| (r, rec.finish(&key, 70)))
+                })
+                .0?;
+            taken.extend(cap);
             out.push(LoopbackRun {
                 program,
                 argv: argv.iter().map(|a| a.to_string()).collect(),

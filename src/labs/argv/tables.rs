@@ -4,6 +4,7 @@ use super::derive::{self, LabRead};
 use super::measure::{Data, Exit, Interpreter, LoopbackRun, Major, NoPython, Program, Run, ServerRead};
 use super::STRINGS as S;
 use crate::gopher::bytes::quoted;
+use crate::labs::wire::table as wire_table;
 use crate::report::{Cell, Table, Text};
 use crate::{row, t};
 
@@ -11,14 +12,59 @@ pub fn tables(d: &Data) -> Vec<Table> {
     let mut v = vec![shapes(d)];
     if let Some(Ok(runs)) = &d.loopback {
         v.push(loopback(d, runs));
+        v.extend(ladder(d, runs));
     }
     v
 }
 
 pub fn notes(d: &Data) -> Vec<Text> {
+    let mut v = Vec::new();
     match &d.loopback {
-        Some(Err(_)) => vec![t!(S, "note.loopback_on_host")],
-        _ => Vec::new(),
+        Some(Err(_)) => v.push(t!(S, "note.loopback_on_host")),
+        Some(Ok(_)) => {
+            if let Err(why) = &d.wire {
+                v.push(t!(crate::report::COMMON, "wire.note.off", why = why.text()));
+            }
+        }
+        None => {}
+    }
+    v
+}
+
+/// The packets of each local run, a detail table: what went on the wire when the program
+/// was called the book's way.
+fn ladder(d: &Data, runs: &[LoopbackRun]) -> Vec<Table> {
+    let Ok(wires) = &d.wire else {
+        return Vec::new();
+    };
+    let named: Vec<wire_table::Named> = runs
+        .iter()
+        .filter_map(|r| {
+            let wire = wires.iter().find(|w| w.scenario == r.scenario())?;
+            let name = t!(
+                S,
+                "ladder.scenario",
+                program = program_name(d, r),
+                argv = typed(&r.argv)
+            );
+            Some(wire_table::Named { wire, name })
+        })
+        .collect();
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let mut v = wire_table::ladders("ladder", t!(S, "ladder.title"), &named);
+    for t in &mut v {
+        t.detail = true;
+    }
+    v
+}
+
+fn program_name(d: &Data, r: &LoopbackRun) -> Text {
+    let python = name(d, r.run.python);
+    match r.program {
+        Program::Book => t!(S, "loopback.program.book", python = python),
+        Program::Py3Port => t!(S, "loopback.program.port", python = python),
     }
 }
 
@@ -169,12 +215,7 @@ fn shapes(d: &Data) -> Table {
 fn loopback(d: &Data, runs: &[LoopbackRun]) -> Table {
     let mut t = Table::from_catalogue(&S, "loopback", &["program", "argv", "result", "server_read"]);
     for r in runs {
-        let python = name(d, r.run.python);
-        let program = match r.program {
-            Program::Book => t!(S, "loopback.program.book", python = python),
-            Program::Py3Port => t!(S, "loopback.program.port", python = python),
-        };
-        let program = t.label(program);
+        let program = t.label(program_name(d, r));
         let result = t.label(result(&r.run));
         let read = match &r.server_read {
             ServerRead::Read { bytes } => quoted(bytes).into(),
