@@ -14,6 +14,49 @@ pub fn findings(d: &Data) -> Vec<Finding> {
         no_escape(d),
         limits(d),
     ]
+    .into_iter()
+    .chain(server_closes_first(d))
+    .collect()
+}
+
+/// From the packets of the "files" server: in every connection the server sent the first
+/// FIN, after its answer; that close is the only end mark the book's client knows.
+fn server_closes_first(d: &Data) -> Option<Finding> {
+    use crate::labs::wire::{Dir, FIN};
+    let w = d.wire.as_ref().ok()?.iter().find(|w| w.scenario == "files")?;
+    let flows = w.flows.len() as u32;
+    let mut server_first = 0;
+    let mut after_answer = 0;
+    for flow in 1..=flows {
+        let mine = || w.packets.iter().filter(move |p| p.flow == flow);
+        let fin = mine().find(|p| crate::labs::wire::flag_bits(&p.flags) & FIN != 0);
+        let last_data = mine()
+            .filter(|p| p.dir == Dir::ServerToClient && p.len > 0)
+            .map(|p| p.t_ms)
+            .last();
+        if let Some(f) = fin.filter(|f| f.dir == Dir::ServerToClient) {
+            server_first += 1;
+            after_answer += last_data.is_some_and(|t| f.t_ms >= t) as u32;
+        }
+    }
+    let verdict = if flows > 0 && server_first == flows && after_answer == flows {
+        Verdict::Confirmed
+    } else {
+        Verdict::Refuted
+    };
+    let evidence = t!(
+        S,
+        "finding.server_closes_first.evidence",
+        flows = flows,
+        server_first = server_first,
+        after_answer = after_answer
+    );
+    Some(Finding::new(
+        "server_closes_first",
+        t!(S, "finding.server_closes_first.claim"),
+        verdict,
+        evidence,
+    ))
 }
 
 fn request(d: &Data, t: Target) -> Option<&Request> {
@@ -251,7 +294,48 @@ mod tests {
                 default_max_clients: 64,
                 busy: refused(Outcome::Busy),
             },
+            wire: Ok(vec![files(&[true, true])]),
         }
+    }
+
+    /// One connection per entry of `server_first`: a request, an answer, then the FINs.
+    fn files(server_first: &[bool]) -> crate::labs::wire::Wire {
+        use crate::labs::wire::{Cause, Dir::*, Packet, Wire};
+        let mut packets = Vec::new();
+        for (i, &first) in server_first.iter().enumerate() {
+            let flow = i as u32 + 1;
+            let p = |t: f64, dir, flags: &str, len: u32| {
+                let mut p = Packet::bare(flow as f64 + t, dir, flags, Cause::Kernel);
+                p.flow = flow;
+                p.len = len;
+                p
+            };
+            let (a, b) = if first {
+                (ServerToClient, ClientToServer)
+            } else {
+                (ClientToServer, ServerToClient)
+            };
+            packets.extend([
+                p(0.0, ClientToServer, "SYN", 0),
+                p(0.01, ServerToClient, "SYN,ACK", 0),
+                p(0.02, ClientToServer, "ACK", 0),
+                p(0.03, ClientToServer, "PSH,ACK", 12),
+                p(0.04, ServerToClient, "PSH,ACK", 300),
+                p(0.05, a, "FIN,ACK", 0),
+                p(0.06, b, "FIN,ACK", 0),
+            ]);
+        }
+        Wire::of("files", 7070, packets)
+    }
+
+    #[test]
+    fn server_closes_first_gives_each_verdict() {
+        let mut d = served();
+        assert_eq!(verdict(&d, "server_closes_first"), Verdict::Confirmed);
+        d.wire = Ok(vec![files(&[true, false])]);
+        assert_eq!(verdict(&d, "server_closes_first"), Verdict::Refuted);
+        d.wire = Err(crate::report::Unmeasured::NoSandbox);
+        assert!(findings(&d).iter().all(|f| f.id != "server_closes_first"));
     }
 
     fn verdict(d: &Data, id: &str) -> Verdict {

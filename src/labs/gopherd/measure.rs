@@ -3,7 +3,8 @@
 
 use super::gopher_server::{self as gs, Setup, MAX_SELECTOR};
 use crate::gopher::server::LocalServer;
-use crate::report::Call;
+use crate::labs::wire::{self, Recorder, Taken, Wire};
+use crate::report::{Call, Measured};
 use crate::sandbox::Ctx;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,9 @@ pub struct Data {
     pub requests: Vec<Request>,
     pub escapes: Vec<Escape>,
     pub limits: Limits,
+    /// The packets of each server's clients ("files", "copy", "limits", "busy"), or why
+    /// they were not captured.
+    pub wire: Measured<Vec<Wire>>,
 }
 
 /// What a request of the first table names.
@@ -310,24 +314,39 @@ impl Body {
 }
 
 pub fn measure(ctx: &Ctx) -> Result<Data> {
+    // In a namespace of its own: each server's capture holds its own clients alone.
+    ctx.isolated(|| measure_here(ctx)).0
+}
+
+/// Each server captured from before its socket to after it stopped: "files" (the requests
+/// and escapes), "copy" (no sendfile), "limits" and "busy".
+fn measure_here(ctx: &Ctx) -> Result<Data> {
     let (tree, root) = fixture()?;
+    let mut taken = Vec::new();
     ctx.progress("gopherd: serving a temporary directory");
+    let rec = Recorder::start(ctx);
     let srv = gs::spawn(&root, Setup::Default)?;
     let mut requests: Vec<Request> = Target::ALL[..Target::ALL.len() - 1]
         .iter()
         .map(|&t| request(&srv, &root, t))
         .collect();
     let escapes = Attempt::ALL.iter().map(|&a| escape(&srv, a)).collect();
+    let port = srv.addr().port();
     drop(srv);
+    taken.extend(rec.finish("files", port));
+    let rec = Recorder::start(ctx);
     let copy = gs::spawn(&root, Setup::NoSendfile)?;
     requests.push(request(&copy, &root, Target::BinaryCopy));
+    let port = copy.addr().port();
     drop(copy);
-    let limits = limits(&root)?;
+    taken.extend(rec.finish("copy", port));
+    let limits = limits(ctx, &root, &mut taken)?;
     drop(tree);
     Ok(Data {
         requests,
         escapes,
         limits,
+        wire: wire::wires(ctx, taken)?,
     })
 }
 
@@ -479,7 +498,8 @@ fn refused_body(body: io::Result<Vec<u8>>) -> Result<Body, Call> {
         .map_err(|e| Call::of::<()>(&Err(e)))
 }
 
-fn limits(root: &Path) -> Result<Limits> {
+fn limits(ctx: &Ctx, root: &Path, taken: &mut Vec<Taken>) -> Result<Limits> {
+    let rec = Recorder::start(ctx);
     let srv = gs::spawn(root, Setup::ReadTimeout(SILENT_TIMEOUT))?;
     let long = vec![b'a'; MAX_SELECTOR + 100];
     let body = fetch(srv.addr(), &[&long[..], b"\r\n"].concat());
@@ -497,7 +517,12 @@ fn limits(root: &Path) -> Result<Limits> {
         log: gs::last(&srv, before),
     };
     let parallel = parallel(&srv, root)?;
+    let port = srv.addr().port();
     drop(srv);
+    taken.extend(rec.finish("limits", port));
+    let rec = Recorder::start(ctx);
+    let (busy, port) = busy(root)?;
+    taken.extend(rec.finish("busy", port));
     Ok(Limits {
         max_selector: MAX_SELECTOR,
         long_bytes: long.len(),
@@ -507,7 +532,7 @@ fn limits(root: &Path) -> Result<Limits> {
         parallel,
         busy_limit: BUSY_LIMIT,
         default_max_clients: gs::default_max_clients(),
-        busy: busy(root)?,
+        busy,
     })
 }
 
@@ -544,18 +569,24 @@ fn parallel(srv: &LocalServer, root: &Path) -> Result<Parallel> {
 }
 
 /// A server allowing BUSY_LIMIT clients, held by that many silent ones: one more gets "busy".
-fn busy(root: &Path) -> Result<Refused> {
+/// Also returns the server's port.
+fn busy(root: &Path) -> Result<(Refused, u16)> {
     let srv = gs::spawn(root, Setup::MaxClients(BUSY_LIMIT))?;
+    let port = srv.addr().port();
     let held: Vec<_> = (0..BUSY_LIMIT)
         .map(|_| connect_idle(srv.addr()))
         .collect::<io::Result<_>>()?;
     let body = fetch(srv.addr(), b"/\r\n");
     drop(held);
     let log = gs::wait_for(&srv, Duration::from_secs(1), |l| l.outcome == Outcome::Busy);
-    Ok(Refused {
-        body: refused_body(body),
-        log,
-    })
+    drop(srv);
+    Ok((
+        Refused {
+            body: refused_body(body),
+            log,
+        },
+        port,
+    ))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub use measure::{
 };
 
 use crate::gopher::server::{self, Config};
-use crate::report::{Catalogue, Finding, Table};
+use crate::report::{Catalogue, Finding, Table, Text};
 use crate::sandbox::Ctx;
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
@@ -99,6 +99,9 @@ impl super::Experiment for Gopherd {
     }
     fn findings(d: &Data) -> Vec<Finding> {
         findings::findings(d)
+    }
+    fn notes(d: &Data) -> Vec<Text> {
+        tables::notes(d)
     }
     /// The server itself, unless `--report` asks for the measured report.
     fn program(args: &Args, _env: &super::Env) -> Option<Result<ExitCode>> {

@@ -9,6 +9,35 @@ pub fn tables(d: &Data) -> Vec<Table> {
     vec![requests(d), escapes(d), limits(&d.limits)]
 }
 
+/// Where the packets went (`--pcap DIR`), or why there are none.
+pub fn notes(d: &Data) -> Vec<Text> {
+    match &d.wire {
+        Err(why) => vec![t!(crate::report::COMMON, "wire.note.off", why = why.text())],
+        Ok(wires) => {
+            let files: Vec<&str> = wires.iter().filter_map(|w| w.pcap.as_deref()).collect();
+            let mut v = Vec::new();
+            if !files.is_empty() {
+                v.push(t!(
+                    crate::report::COMMON,
+                    "wire.note.pcap",
+                    files = files.join(", ")
+                ));
+            }
+            for w in wires {
+                if let Some(c) = &w.capped {
+                    v.push(t!(
+                        crate::report::COMMON,
+                        "wire.note.capped",
+                        scenario = w.scenario,
+                        cap = c
+                    ));
+                }
+            }
+            v
+        }
+    }
+}
+
 pub fn compare(c: Compare) -> Text {
     match c {
         Compare::NoFile => Text::same("-"),
