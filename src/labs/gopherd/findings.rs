@@ -33,7 +33,7 @@ fn server_closes_first(d: &Data) -> Option<Finding> {
         let last_data = mine()
             .filter(|p| p.dir == Dir::ServerToClient && p.len > 0)
             .map(|p| p.t_ms)
-            .last();
+            .next_back();
         if let Some(f) = fin.filter(|f| f.dir == Dir::ServerToClient) {
             server_first += 1;
             after_answer += last_data.is_some_and(|t| f.t_ms >= t) as u32;
