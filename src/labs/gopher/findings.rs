@@ -51,9 +51,6 @@ impl Told<'_> {
     fn fin_at(&self) -> String {
         self.first_fin.map_or("–".into(), |p| format!("{:.3}", p.t_ms))
     }
-    fn req_len(&self) -> u32 {
-        self.request.iter().map(|p| p.len).sum()
-    }
     fn req(&self) -> String {
         self.request.iter().map(|p| p.preview.as_str()).collect()
     }
@@ -73,16 +70,12 @@ fn on_the_wire(d: &Data) -> Option<Finding> {
         S,
         "finding.on_the_wire.evidence",
         menu_segs = menu.request.len(),
-        menu_len = menu.req_len(),
         menu_req = menu.req(),
-        menu_answer = menu.answer.len(),
         menu_bytes = menu.answer_bytes(),
         menu_who = menu.who(),
         menu_fin = menu.fin_at(),
         text_segs = text.request.len(),
-        text_len = text.req_len(),
         text_req = text.req(),
-        text_answer = text.answer.len(),
         text_bytes = text.answer_bytes(),
         text_who = text.who(),
         text_fin = text.fin_at()
@@ -258,7 +251,7 @@ pub mod tests {
         assert_eq!(verdict(&d, "on_the_wire"), Verdict::Confirmed);
         let f = findings(&d).into_iter().find(|f| f.id == "on_the_wire").unwrap();
         assert!(
-            f.evidence.contains("12 bytes `/about.txt\\r\\n`"),
+            f.evidence.contains("`/about.txt\\r\\n` (1 segment(s))"),
             "{}",
             f.evidence
         );
