@@ -251,7 +251,7 @@ pub mod tests {
         assert_eq!(verdict(&d, "on_the_wire"), Verdict::Confirmed);
         let f = findings(&d).into_iter().find(|f| f.id == "on_the_wire").unwrap();
         assert!(
-            f.evidence.contains("`/about.txt\\r\\n` (1 segment(s))"),
+            f.evidence.contains("`/about.txt\\r\\n` (1)"),
             "{}",
             f.evidence
         );
