@@ -250,11 +250,7 @@ pub mod tests {
         let mut d = sample();
         assert_eq!(verdict(&d, "on_the_wire"), Verdict::Confirmed);
         let f = findings(&d).into_iter().find(|f| f.id == "on_the_wire").unwrap();
-        assert!(
-            f.evidence.contains("`/about.txt\\r\\n` (1)"),
-            "{}",
-            f.evidence
-        );
+        assert!(f.evidence.contains("`/about.txt\\r\\n` (1)"), "{}", f.evidence);
         d.wire = Ok(vec![fetches(false)]);
         assert_eq!(verdict(&d, "on_the_wire"), Verdict::Refuted);
         // A request in two segments is not the book's one sendall in one segment.
