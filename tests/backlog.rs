@@ -163,16 +163,18 @@ fn listen_one_takes_two_and_the_rest_retry() {
         .iter()
         .map(|f| f["id"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        ids,
-        [
-            "at_most_backlog",
-            "beyond_queue_refused",
-            "connected_means_queued",
-            "backlog_plus_one",
-            "stores_given_number"
-        ]
-    );
+    let mut want = vec![
+        "at_most_backlog",
+        "beyond_queue_refused",
+        "connected_means_queued",
+        "backlog_plus_one",
+        "stores_given_number",
+    ];
+    // With a capture (in a namespace the lab made), the findings from the packets follow.
+    if r["data"]["wire"].get("Ok").is_some() {
+        want.extend(["syn_retries_on_wire", "cookie_syn_acks", "phantom_on_wire"]);
+    }
+    assert_eq!(ids, want);
 }
 
 #[test]

@@ -160,7 +160,7 @@ fn tables(r: &Report, lang: Lang) -> String {
         });
         let _ = writeln!(out, "![{title}]({})\n\n_{title}_\n", picture_path(&r.lab, p));
     }
-    for t in &r.tables {
+    for t in r.tables.iter().filter(|t| t.expands.is_none()) {
         let t = localized(t, lang);
         let _ = writeln!(out, "### {}\n\n{}", prose(&t.title), markdown_table(&t));
     }

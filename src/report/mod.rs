@@ -99,6 +99,10 @@ pub struct Table {
     /// The whole table is detail: the default terminal view leaves it out (`--detail`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detail: bool,
+    /// This table is another's rows ungrouped (the id of that one): `--detail` shows it; the
+    /// docs pages, which have the grouped table, leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expands: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -241,6 +245,7 @@ impl Table {
             title_zh: None,
             labels_zh: BTreeMap::new(),
             detail: false,
+            expands: None,
         }
     }
 

@@ -185,6 +185,7 @@ pub fn ladders(id: &str, title: Text, wires: &[Named]) -> Vec<Table> {
             true,
         );
         all.detail = true;
+        all.expands = Some(id.to_string());
         v.push(all);
     }
     v
