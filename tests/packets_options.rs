@@ -6,92 +6,14 @@
 mod common;
 
 use common::stdout_of;
+use common::wire::{check_capture, have_tools, tcpdump_reads, Theirs};
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
-
-fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok()
-}
-
-/// One TCP packet as tshark reads it.
-struct Seen {
-    stream: u32,
-    src_port: u16,
-    flags: u8,
-}
-
-/// `tshark -r FILE -T fields -e tcp.stream -e tcp.srcport -e tcp.flags`: the TCP packets in
-/// file order (other frames, such as ARP on the veth, have empty fields and are skipped).
-fn tshark(file: &str) -> Vec<Seen> {
-    let out = Command::new("tshark")
-        .args([
-            "-r",
-            file,
-            "-T",
-            "fields",
-            "-e",
-            "tcp.stream",
-            "-e",
-            "tcp.srcport",
-            "-e",
-            "tcp.flags",
-        ])
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark -r {file}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut v = Vec::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\t').map(str::trim).collect();
-        if f.len() < 3 || f[2].is_empty() {
-            continue;
-        }
-        let hex = f[2].trim_start_matches("0x");
-        v.push(Seen {
-            stream: f[0].parse().unwrap(),
-            src_port: f[1].parse().unwrap(),
-            // The low byte: FIN..URG (ECE and CWR above it are not in the ladder).
-            flags: (u16::from_str_radix(hex, 16).unwrap() & 0xff) as u8,
-        });
-    }
-    v
-}
-
-fn names(bits: u8) -> String {
-    let n = [
-        (0x01, "FIN"),
-        (0x02, "SYN"),
-        (0x04, "RST"),
-        (0x08, "PSH"),
-        (0x10, "ACK"),
-        (0x20, "URG"),
-    ];
-    n.iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, s)| *s)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// SYN, SYN-ACK, FIN, RST counts of some packets, as the report's JSON spells them.
-fn counts<'a>(flags: impl Iterator<Item = &'a u8> + Clone) -> serde_json::Value {
-    let n = |f: &dyn Fn(u8) -> bool| flags.clone().filter(|b| f(**b)).count() as u64;
-    serde_json::json!({
-        "syn": n(&|b| b & 0x12 == 0x02),
-        "syn_ack": n(&|b| b & 0x12 == 0x12),
-        "fin": n(&|b| b & 0x01 != 0),
-        "rst": n(&|b| b & 0x04 != 0),
-    })
-}
 
 /// Runs the lab, checks every scenario's file against tcpdump and tshark, and returns
 /// tshark's packets per scenario with the scenario's server port.
-fn check(args: &[&str], wait: Duration) -> Option<BTreeMap<String, (u16, Vec<Seen>)>> {
+fn check(args: &[&str], wait: Duration) -> Option<BTreeMap<String, (u16, Vec<Theirs>)>> {
     let dir = tempfile::tempdir().unwrap();
     let out = stdout_of(
         common::lab()
@@ -109,43 +31,8 @@ fn check(args: &[&str], wait: Duration) -> Option<BTreeMap<String, (u16, Vec<See
     let mut seen = BTreeMap::new();
     for w in wires {
         let file = w["pcap"].as_str().expect("a pcap file per scenario");
-        let tcpdump = Command::new("tcpdump")
-            .args(["-nn", "-r", file])
-            .output()
-            .unwrap();
-        assert!(
-            tcpdump.status.success(),
-            "tcpdump -r {file}: {}",
-            String::from_utf8_lossy(&tcpdump.stderr)
-        );
-        let theirs = tshark(file);
-        let flags: Vec<u8> = theirs.iter().map(|s| s.flags).collect();
-        assert_eq!(w["counts"], counts(flags.iter()), "{file}: all flows");
-        // Flow N of the ladder is the N-th TCP stream tshark numbers (first seen first).
-        let mut streams: Vec<u32> = Vec::new();
-        for s in &theirs {
-            if !streams.contains(&s.stream) {
-                streams.push(s.stream);
-            }
-        }
-        let flows = w["flows"].as_array().unwrap();
-        assert_eq!(flows.len(), streams.len(), "{file}: flows");
-        for (i, (flow, stream)) in flows.iter().zip(&streams).enumerate() {
-            let of: Vec<u8> = theirs
-                .iter()
-                .filter(|s| s.stream == *stream)
-                .map(|s| s.flags)
-                .collect();
-            assert_eq!(*flow, counts(of.iter()), "{file}: flow {}", i + 1);
-        }
-        let ladder: Vec<&str> = w["packets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["flags"].as_str().unwrap())
-            .collect();
-        let theirs_names: Vec<String> = flags.iter().map(|b| names(*b)).collect();
-        assert_eq!(ladder, theirs_names, "{file}: the ladder's flags are tshark's");
+        tcpdump_reads(Path::new(file));
+        let theirs = check_capture("options", w);
         let port = w["server_port"].as_u64().unwrap() as u16;
         seen.insert(w["scenario"].as_str().unwrap().to_string(), (port, theirs));
     }
@@ -155,10 +42,10 @@ fn check(args: &[&str], wait: Duration) -> Option<BTreeMap<String, (u16, Vec<See
 }
 
 /// RSTs and FINs tshark saw from the client side (ports other than the server's) or the server.
-fn rst_fin(packets: &[Seen], port: u16, from_server: bool) -> (usize, usize) {
-    let from: Vec<&Seen> = packets
+fn rst_fin(packets: &[Theirs], port: u16, from_server: bool) -> (usize, usize) {
+    let from: Vec<&Theirs> = packets
         .iter()
-        .filter(|s| (s.src_port == port) == from_server)
+        .filter(|s| (s.ports.0 == port) == from_server)
         .collect();
     let n = |bit: u8| from.iter().filter(|s| s.flags & bit != 0).count();
     (n(0x04), n(0x01))
@@ -166,7 +53,7 @@ fn rst_fin(packets: &[Seen], port: u16, from_server: bool) -> (usize, usize) {
 
 #[test]
 fn close_scenarios_agree_with_tcpdump_and_tshark() {
-    if !have("tshark") || !have("tcpdump") {
+    if !have_tools() {
         eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
         return;
     }
@@ -208,7 +95,7 @@ fn close_scenarios_agree_with_tcpdump_and_tshark() {
 
 #[test]
 fn keepalive_runs_agree_with_tcpdump_and_tshark() {
-    if !have("tshark") || !have("tcpdump") {
+    if !have_tools() {
         eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
         return;
     }

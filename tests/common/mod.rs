@@ -2,6 +2,8 @@
 //! running it as an unprivileged user. Each test crate uses a subset of them.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
