@@ -132,24 +132,22 @@ fn timeline(t: &Timeline, lang: Lang) -> String {
     {
         let area = SVGBackend::with_string(&mut out, (WIDTH, height)).into_drawing_area();
         let _ = area.fill(&WHITE);
-        let mut tick = 0.0;
-        while tick <= end + step / 2.0 {
+        // Each tick from its index (no summed rounding error), printed with the step's decimals.
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        let count = (end / step).round() as usize;
+        for i in 0..=count.min(100) {
+            let tick = i as f64 * step;
             let x = x_of(tick);
             let _ = area.draw(&PathElement::new(
                 vec![(x, TOP - 8), (x, axis_y)],
                 GRID.stroke_width(1),
             ));
-            let label = if step >= 1.0 {
-                format!("{tick:.0}")
-            } else {
-                format!("{tick}")
-            };
+            let label = format!("{tick:.decimals$}");
             let _ = area.draw(&plotters::element::Text::new(
                 label,
                 (x, axis_y + 10),
                 text_style(12.0, &INK, HPos::Center),
             ));
-            tick += step;
         }
         let axis = pick(&t.axis, lang).to_string();
         let _ = area.draw(&plotters::element::Text::new(

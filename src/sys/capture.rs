@@ -14,6 +14,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+/// The kernel queue asked for while a scenario runs (the kernel doubles it for overhead).
+/// It is charged by each frame's whole buffer, not the part kept, so it is larger than MAX_BYTES.
+pub const QUEUE_BYTES: usize = 4 << 20;
+
 /// Frames kept per capture.
 pub const MAX_PACKETS: usize = 1024;
 /// Captured bytes kept per capture (and the socket's receive buffer).
@@ -117,16 +121,11 @@ impl Capturer {
         }
         // SO_RCVBUF alone is capped by net.core.rmem_max (208 KiB by default): a few large
         // loopback frames would fill it. FORCE (CAP_NET_ADMIN) lifts the cap; else the capped size.
-        if setopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            MAX_BYTES as libc::c_int,
-        )
-        .is_err()
-        {
-            setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, MAX_BYTES as libc::c_int)?;
+        let queue = QUEUE_BYTES as libc::c_int;
+        if setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, queue).is_err() {
+            setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, queue)?;
         }
+        attach_filter(raw, ifname != c"lo")?;
         setopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         // Before bind: the probe's datagrams are not captured.
         let stamped = stamps_on();
@@ -160,7 +159,8 @@ impl Capturer {
         };
         let mut bytes = 0usize;
         let mut buf = vec![0u8; SNAPLEN];
-        let mut cbuf = [0u8; 128];
+        // u64 words: the control buffer must be aligned for cmsghdr.
+        let mut cbuf = [0u64; 16];
         loop {
             // SAFETY: zeroed sockaddr_ll / msghdr are valid; every pointer below outlives recvmsg.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -174,7 +174,7 @@ impl Capturer {
             msg.msg_iov = &mut iov;
             msg.msg_iovlen = 1;
             msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = cbuf.len();
+            msg.msg_controllen = std::mem::size_of_val(&cbuf);
             // SAFETY: msg points at live buffers of the stated sizes.
             let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
             if n < 0 {
@@ -199,8 +199,16 @@ impl Capturer {
                 continue;
             }
             bytes += kept;
+            // A frame without a stamp takes the one before it, and the capture says so.
+            let ts_ns = match timestamp(&msg) {
+                Some(t) => t,
+                None => {
+                    cap.stamped = false;
+                    cap.frames.last().map_or(0, |f| f.ts_ns)
+                }
+            };
             cap.frames.push(Frame {
-                ts_ns: timestamp(&msg).unwrap_or(0),
+                ts_ns,
                 orig_len: orig as u32,
                 data: buf[..kept].to_vec(),
             });
@@ -228,19 +236,63 @@ impl Capturer {
 /// A socket that wants stamps for as long as the process captures, so the kernel's
 /// stamping stays on between captures (turning it on and off costs milliseconds each time).
 static KEEPER: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
-static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+static READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// True once the kernel stamps packets on arrival; the first call per process checks.
+/// A classic BPF program run on each frame before it is queued: on loopback it drops the
+/// leaving copy of each frame (the arriving one is kept), so the queue holds each packet once
+/// (socket(7) SO_ATTACH_FILTER, packet(7)). Frames are kept whole: cutting them here would
+/// lose their length on the wire, which recvmsg's MSG_TRUNC reports.
+fn attach_filter(fd: libc::c_int, keep_outgoing: bool) -> io::Result<()> {
+    if keep_outgoing {
+        return Ok(());
+    }
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    // SKF_AD_OFF + SKF_AD_PKTTYPE: the frame's packet type as an ancillary load.
+    const PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut prog = [
+        op(LD_W_ABS, 0, 0, PKTTYPE),
+        op(JEQ_K, 1, 0, libc::PACKET_OUTGOING as u32),
+        op(RET_K, 0, 0, u32::MAX),
+        op(RET_K, 0, 0, 0),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: fprog points at `prog`, alive for the call; the kernel copies it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// A failed check is tried again by the next capture (stamping may come on later).
 fn stamps_on() -> bool {
-    *READY.get_or_init(|| {
-        if let Ok(s) = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None) {
-            let _ = setopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
-            if let Ok(mut k) = KEEPER.lock() {
+    use std::sync::atomic::Ordering;
+    if READY.load(Ordering::Relaxed) {
+        return true;
+    }
+    if let Ok(mut k) = KEEPER.lock() {
+        if k.is_none() {
+            if let Ok(s) = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None) {
+                let _ = setopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
                 *k = Some(s.into());
             }
         }
-        wait_for_rx_stamps()
-    })
+    }
+    let ok = wait_for_rx_stamps();
+    READY.store(ok, Ordering::Relaxed);
+    ok
 }
 
 /// Closes the stamp keeper (the leak check calls it: the keeper is meant to live to the end).
@@ -283,7 +335,7 @@ fn wait_for_rx_stamps() -> bool {
 /// One datagram's SCM_TIMESTAMPNS (the datagram itself is dropped).
 fn recv_stamp(fd: libc::c_int) -> Option<u64> {
     let mut buf = [0u8; 16];
-    let mut cbuf = [0u8; 128];
+    let mut cbuf = [0u64; 16];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
@@ -293,7 +345,7 @@ fn recv_stamp(fd: libc::c_int) -> Option<u64> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = cbuf.len();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
     // SAFETY: as above; MSG_DONTWAIT never blocks.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
     (n >= 0).then(|| timestamp(&msg)).flatten()
@@ -346,6 +398,8 @@ pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub len: u32,
+    /// The window field as sent (unscaled; 0 is a zero window at any scale).
+    pub window: u16,
     /// The payload as captured (cut at SNAPLEN).
     pub payload: Vec<u8>,
 }
@@ -396,6 +450,7 @@ pub fn tcp_segments(frames: &[Frame]) -> Vec<Segment> {
             ack: t.acknowledgment_number(),
             // The bytes the snap length cut off were payload (loopback frames carry no padding).
             len: (t.payload().len() + (f.orig_len as usize).saturating_sub(f.data.len())) as u32,
+            window: t.window_size(),
             payload: t.payload().to_vec(),
         });
     }

@@ -76,6 +76,7 @@ pub fn syn_retries_on_wire(d: &Data) -> Option<Finding> {
     let gaps = retry_gaps(w);
     // Doubling waits make the second at least about twice the first; linear ones keep it.
     let verdict = match gaps.as_slice() {
+        _ if !w.stamped => Verdict::Depends,
         [g1, g2, ..] if *g2 >= 1.5 * g1 => Verdict::Confirmed,
         [_, _, ..] => Verdict::Refuted,
         _ => Verdict::Depends,

@@ -29,7 +29,7 @@ pub fn notes(d: &Data) -> Vec<Text> {
                         crate::report::COMMON,
                         "wire.note.capped",
                         scenario = w.scenario,
-                        cap = c
+                        cap = crate::labs::wire::table::cap_text(c)
                     ));
                 }
             }

@@ -42,6 +42,8 @@ pub enum Cause {
     Retry,
     /// A keepalive probe: an empty ACK one byte behind what the sender already sent.
     Probe,
+    /// The same shape while the peer's window is zero: a zero-window probe.
+    WindowProbe,
     /// A bare ACK the kernel sent on its own.
     Kernel,
 }
@@ -118,6 +120,10 @@ pub struct Wire {
     pub pcap: Option<String>,
     /// Which bound the capture hit ("packets", "bytes", "kernel dropped N"); None: complete.
     pub capped: Option<String>,
+    /// False when the kernel's arrival stamps were not on for the whole capture: then times
+    /// may be those of reading, and findings that measure time do not decide.
+    #[serde(default = "yes")]
+    pub stamped: bool,
     pub packets: Vec<Packet>,
     /// All flows together.
     pub counts: Counts,
@@ -152,6 +158,7 @@ impl Wire {
             server_port,
             pcap: None,
             capped: None,
+            stamped: true,
             packets,
             counts,
             flows,
@@ -184,6 +191,10 @@ const NAMES: [(u8, &str); 6] = [
     (ACK, "ACK"),
     (0x20, "URG"),
 ];
+
+fn yes() -> bool {
+    true
+}
 
 /// "SYN,ACK" for 0x12.
 pub fn flag_names(bits: u8) -> String {
@@ -342,6 +353,7 @@ pub fn wires(ctx: &Ctx, taken: impl IntoIterator<Item = Taken>) -> Result<Measur
         w.scenario = t.scenario;
         w.pcap = file;
         w.capped = cap.capped;
+        w.stamped = cap.stamped;
         out.push(w);
     }
     Ok(Ok(out))
@@ -369,7 +381,10 @@ pub fn preview(data: &[u8]) -> String {
 /// Per-flow sequence state while reading a ladder.
 #[derive(Default, Clone)]
 struct Flow {
+    client: Option<std::net::SocketAddr>,
     client_port: u16,
+    /// The last window each side advertised was zero.
+    zero_window: [bool; 2],
     isn: [Option<u32>; 2],
     /// The highest sequence end each side has sent (relative).
     sent_end: [u32; 2],
@@ -395,15 +410,19 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
         } else {
             Dir::ServerToClient
         };
-        let client_port = match dir {
-            Dir::ClientToServer => s.src.port(),
-            Dir::ServerToClient => s.dst.port(),
+        let client = match dir {
+            Dir::ClientToServer => s.src,
+            Dir::ServerToClient => s.dst,
         };
-        let fi = match flows.iter().position(|f| f.client_port == client_port) {
-            Some(i) => i,
-            None => {
+        // A fresh SYN from a client address already seen with another ISN: the port was
+        // reused, so a new connection (as tshark counts a new stream).
+        let fresh_syn = |f: &Flow| s.flags & (SYN | ACK) == SYN && f.isn[0].is_some_and(|i| i != s.seq);
+        let fi = match flows.iter().rposition(|f| f.client == Some(client)) {
+            Some(i) if !fresh_syn(&flows[i]) => i,
+            _ => {
                 flows.push(Flow {
-                    client_port,
+                    client: Some(client),
+                    client_port: client.port(),
                     ..Flow::default()
                 });
                 flows.len() - 1
@@ -417,19 +436,22 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
             s.flags & FIN != 0,
             s.flags & RST != 0,
         );
-        if syn || f.isn[side].is_none() {
-            f.isn[side].get_or_insert(s.seq);
+        if f.isn[side].is_none() {
+            f.isn[side] = Some(s.seq);
         }
         let seq = s.seq.wrapping_sub(f.isn[side].unwrap_or(s.seq));
         let ack_rel = ack.then(|| s.ack.wrapping_sub(f.isn[1 - side].unwrap_or(s.ack)));
         let key = (dir, s.flags, seq, ack_rel, s.len);
-        let again = (syn || fin || s.len > 0) && f.seen.contains(&key);
-        f.seen.push(key);
         let end = seq.wrapping_add(s.len + (syn as u32) + (fin as u32));
+        // A retry: the same segment again, or data/FIN already sent once (its ack or
+        // length may differ from the first copy's). Relative numbers stay far below 2^31 here.
+        let resent = !syn && (s.len > 0 || fin) && f.sent_end[side] > 0 && end <= f.sent_end[side];
+        let again = (syn || fin || s.len > 0) && (f.seen.contains(&key) || resent);
+        f.seen.push(key);
         let probe = !syn
             && !fin
             && !rst
-            && s.len <= 1
+            && s.len == 0
             && f.sent_end[side] > 0
             && seq.wrapping_add(1) == f.sent_end[side];
         let cause = if again {
@@ -440,6 +462,8 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
             Cause::Connect
         } else if syn {
             Cause::Listen
+        } else if probe && f.zero_window[1 - side] {
+            Cause::WindowProbe
         } else if probe {
             Cause::Probe
         } else if fin {
@@ -454,6 +478,7 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
         if !syn {
             f.handshake_done = true;
         }
+        f.zero_window[side] = s.window == 0 && !syn && !rst;
         if !probe {
             f.sent_end[side] = f.sent_end[side].max(end);
         }
@@ -489,6 +514,7 @@ pub fn ladder(segs: &[Segment], server_port: u16, marks: &[Mark]) -> Wire {
         server_port,
         pcap: None,
         capped: None,
+        stamped: true,
         packets,
         counts: total,
         flows: flows.iter().map(|f| f.counts).collect(),
@@ -513,6 +539,7 @@ mod tests {
             seq,
             ack,
             len: payload.len() as u32,
+            window: 100,
             payload: payload.to_vec(),
         }
     }
@@ -552,6 +579,37 @@ mod tests {
         );
         assert_eq!(w.flows.len(), 1);
         assert_eq!(flag_bits(&w.packets[2].flags), SYN | ACK);
+    }
+
+    #[test]
+    fn a_resend_with_a_newer_ack_is_a_retry_and_a_probe_into_a_zero_window_is_not_keepalive() {
+        let mut zero = seg(3, false, ACK, 501, 105, b"");
+        zero.window = 0;
+        let segs = [
+            seg(0, true, SYN, 100, 0, b""),
+            seg(1, false, SYN | ACK, 500, 101, b""),
+            seg(2, true, PSH | ACK, 101, 501, b"abcd"),
+            zero,
+            seg(4, true, PSH | ACK, 101, 502, b"abcd"),
+            seg(5, true, ACK, 104, 502, b""),
+        ];
+        let causes: Vec<Cause> = ladder(&segs, 7000, &[]).packets.iter().map(|p| p.cause).collect();
+        use Cause::*;
+        assert_eq!(causes, [Connect, Listen, Send, Kernel, Retry, WindowProbe]);
+    }
+
+    #[test]
+    fn a_reused_client_port_with_a_new_isn_is_a_new_connection() {
+        let segs = [
+            seg(0, true, SYN, 100, 0, b""),
+            seg(1, false, RST | ACK, 0, 101, b""),
+            seg(2, true, SYN, 9000, 0, b""),
+        ];
+        let w = ladder(&segs, 7000, &[]);
+        assert_eq!(w.flows.len(), 2);
+        assert_eq!(w.packets[2].flow, 2);
+        assert_eq!(w.packets[2].seq, 0, "relative to the new ISN");
+        assert_eq!(w.packets[2].cause, Cause::Connect);
     }
 
     #[test]

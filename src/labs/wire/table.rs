@@ -26,6 +26,7 @@ fn cause_text(c: Cause) -> Text {
             Cause::Reset => "wire.cause.reset",
             Cause::Retry => "wire.cause.retry",
             Cause::Probe => "wire.cause.probe",
+            Cause::WindowProbe => "wire.cause.window_probe",
             Cause::Kernel => "wire.cause.kernel",
         },
         &[],
@@ -158,12 +159,29 @@ fn notes(t: &mut Table, wires: &[Named]) {
     ));
     for n in wires {
         if let Some(c) = &n.wire.capped {
-            t.note_text(t!(S, "wire.note.capped", scenario = n.wire.scenario, cap = c));
+            t.note_text(t!(
+                S,
+                "wire.note.capped",
+                scenario = n.wire.scenario,
+                cap = cap_text(c)
+            ));
+        }
+        if !n.wire.stamped {
+            t.note_text(t!(S, "wire.note.unstamped", scenario = n.wire.scenario));
         }
     }
     let files: Vec<&str> = wires.iter().filter_map(|n| n.wire.pcap.as_deref()).collect();
     if !files.is_empty() {
         t.note_text(t!(S, "wire.note.pcap", files = files.join(", ")));
+    }
+}
+
+/// The bound a capture hit, in both languages ("packets", "bytes", "kernel dropped N").
+pub fn cap_text(c: &str) -> Text {
+    match c.strip_prefix("kernel dropped ") {
+        Some(n) => t!(S, "wire.cap.dropped", n = n),
+        None if c == "packets" || c == "bytes" => S.text(&format!("wire.cap.{c}"), &[]),
+        None => Text::same(c),
     }
 }
 
