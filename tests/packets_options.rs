@@ -54,7 +54,6 @@ fn rst_fin(packets: &[Theirs], port: u16, from_server: bool) -> (usize, usize) {
 #[test]
 fn close_scenarios_agree_with_tcpdump_and_tshark() {
     if !have_tools() {
-        eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
         return;
     }
     let Some(seen) = check(&[], Duration::from_secs(60)) else {
@@ -96,7 +95,6 @@ fn close_scenarios_agree_with_tcpdump_and_tshark() {
 #[test]
 fn keepalive_runs_agree_with_tcpdump_and_tshark() {
     if !have_tools() {
-        eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
         return;
     }
     // The keepalive runs wait about 3.5 s; the bound leaves room on a busy machine.

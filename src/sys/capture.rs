@@ -92,14 +92,9 @@ fn setopt(fd: libc::c_int, level: libc::c_int, opt: libc::c_int, v: libc::c_int)
 }
 
 impl Capturer {
-    /// Opens the PACKET socket on `lo` of the calling thread's network namespace.
-    /// Call it only inside a namespace the lab made.
-    pub fn start() -> io::Result<Capturer> {
-        Capturer::start_on(c"lo")
-    }
-
-    /// The same on another interface of this namespace (a veth end): there each frame is
-    /// seen once, leaving or arriving, so both are kept.
+    /// Opens the PACKET socket on `ifname` of the calling thread's network namespace
+    /// (`lo`, or a veth end the lab made); call it only inside a namespace the lab made.
+    /// On a veth each frame is seen once, leaving or arriving, so both are kept.
     pub fn start_on(ifname: &std::ffi::CStr) -> io::Result<Capturer> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // Protocol 0 at socket(): no hook is registered yet, so bind() below registers one

@@ -9,13 +9,17 @@ fn have(tool: &str) -> bool {
 }
 
 /// Whether tcpdump and tshark are both installed.
-/// With CI=true (the test command installs them) a missing tool fails the test, not skips it.
+/// Whether tcpdump and tshark are here; when not, says the test is skipped. With CI=true
+/// (the test command installs them) a missing tool fails the test instead.
 pub fn have_tools() -> bool {
     let there = have("tshark") && have("tcpdump");
     assert!(
         there || std::env::var("CI").as_deref() != Ok("true"),
         "tcpdump and tshark must be installed when CI=true (bash .ci/install-peers.sh)"
     );
+    if !there {
+        eprintln!("skipped: tcpdump and tshark are not installed (bash .ci/install-peers.sh)");
+    }
     there
 }
 

@@ -245,10 +245,7 @@ impl Recorder {
     /// Starts capturing on this thread's namespace's loopback when the run captures at all
     /// (only in namespaces the lab made: never on the host).
     pub fn start(ctx: &Ctx) -> Recorder {
-        Recorder {
-            cap: ctx.captures().then(Capturer::start),
-            marks: Mutex::new(Vec::new()),
-        }
+        Recorder::start_on(ctx, c"lo")
     }
 
     /// The same on another interface of this thread's namespace (a veth end the lab made).
